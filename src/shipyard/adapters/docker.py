@@ -1,0 +1,181 @@
+"""The Docker engine, through python-on-whales (imported lazily: `inv --list` stays fast)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import BuildFailed, RegistryError, ToolUnavailable
+from shipyard.images import BuildRequest
+from shipyard.secrets import Secret, redact
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+ENGINE_HINT = "start it with scripts/bootstrap.sh (or `dockerd &` as root) and try again"
+
+
+def _whales() -> Any:
+    import python_on_whales
+
+    return python_on_whales
+
+
+def docker_error_text(exc: BaseException) -> str:
+    stderr = getattr(exc, "stderr", None) or ""
+    stdout = getattr(exc, "stdout", None) or ""
+    text = (stderr or stdout or str(exc)).strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return redact(lines[-1] if lines else text)
+
+
+class DockerEngine:
+    def __init__(self, client: DockerClient | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> DockerClient:
+        if self._client is None:
+            self._client = _whales().DockerClient()
+        return self._client
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        w = _whales()
+        try:
+            return fn()
+        except w.exceptions.DockerException as exc:
+            text = docker_error_text(exc)
+            if "Cannot connect to the Docker daemon" in text or "docker.sock" in text:
+                raise ToolUnavailable(
+                    "the Docker engine is not answering", hint=ENGINE_HINT
+                ) from None
+            raise ToolUnavailable(f"docker {what} failed: {text}") from exc
+
+    def ping(self) -> str:
+        """The engine's version; ToolUnavailable when no engine answers."""
+        w = _whales()
+        try:
+            return str(self.client.version().server.version)
+        except w.exceptions.DockerException:
+            raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
+        except FileNotFoundError:
+            raise ToolUnavailable(
+                "the docker command is not installed", hint="run scripts/bootstrap.sh"
+            ) from None
+
+    def builder(self) -> tuple[str, list[str]]:
+        """(driver, platforms) of the current buildx builder."""
+        w = _whales()
+        try:
+            builder = self.client.buildx.inspect()
+        except w.exceptions.DockerException as exc:
+            text = docker_error_text(exc)
+            if "is not a docker command" in text or "unknown command" in text:
+                raise ToolUnavailable(
+                    "the docker buildx plugin is not installed",
+                    hint="scripts/bootstrap.sh installs it into ~/.docker/cli-plugins",
+                ) from None
+            raise ToolUnavailable(f"docker buildx inspect failed: {text}") from None
+        platforms: list[str] = []
+        for node in builder.nodes or []:
+            platforms += [str(p) for p in (node.platforms or [])]
+        return str(builder.driver), platforms
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None] | None = None) -> str:
+        """Build; return the image id (for --load builds) or '' for pushed multi-arch builds."""
+        w = _whales()
+        kwargs: dict[str, Any] = {
+            "file": request.dockerfile,
+            "tags": list(request.tags),
+            "build_args": dict(request.build_args),
+            "labels": dict(request.labels),
+            "platforms": list(request.platforms),
+            "cache_from": list(request.cache_from) or None,
+            "load": not request.push,
+            "push": request.push,
+            "progress": "plain",
+            "stream_logs": True,
+        }
+        tail: list[str] = []
+        try:
+            stream: Iterator[str] = self.client.buildx.build(request.context, **kwargs)
+            for line in stream:
+                text = redact(line.rstrip())
+                tail = (tail + [text])[-15:]
+                if on_line:
+                    on_line(text)
+        except w.exceptions.DockerException as exc:
+            text = docker_error_text(exc)
+            if "Cannot connect to the Docker daemon" in text:
+                raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
+            detail = next((t for t in reversed(tail) if "ERROR" in t or "error" in t), text)
+            raise BuildFailed(f"image build failed: {detail}") from exc
+        if request.push:
+            return ""
+        return self.image_id(request.tags[0]) or ""
+
+    def image_id(self, ref: str) -> str | None:
+        w = _whales()
+        try:
+            return str(self.client.image.inspect(ref).id)
+        except w.exceptions.NoSuchImage:
+            return None
+        except w.exceptions.DockerException as exc:
+            text = docker_error_text(exc)
+            if "No such image" in text:
+                return None
+            if "Cannot connect to the Docker daemon" in text:
+                raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
+            raise ToolUnavailable(f"docker image inspect failed: {text}") from None
+
+    def image_labels(self, ref: str) -> dict[str, str]:
+        image = self._call("image inspect", lambda: self.client.image.inspect(ref))
+        return dict(image.config.labels or {})
+
+    def repo_digests(self, ref: str) -> list[str]:
+        image = self._call("image inspect", lambda: self.client.image.inspect(ref))
+        return [str(d) for d in (image.repo_digests or [])]
+
+    def tag(self, source: str, target: str) -> None:
+        self._call("tag", lambda: self.client.image.tag(source, target))
+
+    def login(self, server: str, username: str, password: Secret) -> None:
+        """docker login with the password on stdin (python-on-whales passes --password-stdin)."""
+        w = _whales()
+        try:
+            self.client.login(server=server, username=username, password=password.reveal())
+        except w.exceptions.DockerException as exc:
+            text = docker_error_text(exc)
+            if "unauthorized" in text.lower() or "401" in text:
+                raise RegistryError(
+                    f"registry {server} refused the login for user {username!r}",
+                    hint="check the registry credentials the config refers to",
+                ) from None
+            if "connection refused" in text.lower() or "no such host" in text.lower():
+                raise RegistryError(
+                    f"cannot reach registry {server}",
+                    hint="is it running? scripts/bootstrap.sh starts the local one",
+                ) from None
+            raise RegistryError(f"docker login {server} failed: {text}") from None
+
+    def push(self, ref: str) -> None:
+        w = _whales()
+        try:
+            self.client.image.push(ref, quiet=True)
+        except w.exceptions.DockerException as exc:
+            text = docker_error_text(exc)
+            low = text.lower()
+            if "unauthorized" in low or "authentication required" in low or "denied" in low:
+                raise RegistryError(
+                    f"the registry refused to push {ref}: {text}",
+                    hint="log in again (inv push does) or check the account's permissions",
+                ) from None
+            if "connection refused" in low or "no such host" in low or "dial tcp" in low:
+                raise RegistryError(
+                    f"cannot reach the registry for {ref}",
+                    hint="is it running? scripts/bootstrap.sh starts the local one",
+                ) from None
+            raise RegistryError(f"docker push {ref} failed: {text}") from None
+
+    def remove_image(self, ref: str) -> None:
+        self._call("image rm", lambda: self.client.image.remove(ref, force=False, prune=True))

@@ -1,0 +1,106 @@
+"""The git checkout, read through the git command line."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.errors import ToolUnavailable, UsageError
+from shipyard.versioning import GitState
+
+_VERSION_TAG = re.compile(r"^v\d+\.\d+\.\d+")
+
+
+@dataclass(frozen=True)
+class Checkout:
+    root: Path
+    environ: Mapping[str, str]
+
+    def _git(self, *args: str, check: bool = True) -> str:
+        try:
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=self.root,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise ToolUnavailable(
+                "git is not installed", hint="apt-get install git (scripts/bootstrap.sh does)"
+            ) from None
+        if check and proc.returncode != 0:
+            stderr = proc.stderr.strip()
+            if "not a git repository" in stderr:
+                raise UsageError(
+                    f"{self.root} is not a git checkout",
+                    hint="shipyard labels images with the commit: run it inside the repository",
+                )
+            if "unknown revision" in stderr or "ambiguous argument 'HEAD'" in stderr:
+                raise UsageError(
+                    "this checkout has no commits yet",
+                    hint="commit first: images are tagged and labelled with the commit",
+                )
+            raise ToolUnavailable(f"git {' '.join(args)} failed: {stderr.splitlines()[-1:]}")
+        return proc.stdout.strip()
+
+    def head_sha(self) -> str:
+        return self._git("rev-parse", "--verify", "HEAD")
+
+    def commit_time(self) -> str:
+        """HEAD's commit time, ISO 8601 (used as the image's created label)."""
+        return self._git("log", "-1", "--format=%cI", "HEAD")
+
+    def is_dirty(self) -> bool:
+        return bool(self._git("status", "--porcelain", "--untracked-files=no"))
+
+    def branch(self) -> str | None:
+        env = self.environ
+        if env.get("GITHUB_HEAD_REF"):  # pull_request: the source branch
+            return env["GITHUB_HEAD_REF"]
+        if env.get("GITHUB_REF_TYPE") == "branch" and env.get("GITHUB_REF_NAME"):
+            return env["GITHUB_REF_NAME"]
+        name = self._git("symbolic-ref", "--short", "-q", "HEAD", check=False)
+        return name or None
+
+    def version_tag(self) -> str | None:
+        env = self.environ
+        if env.get("GITHUB_REF_TYPE") == "tag" and _VERSION_TAG.match(env.get("GITHUB_REF_NAME", "")):
+            return env["GITHUB_REF_NAME"]
+        tags = self._git("tag", "--points-at", "HEAD", check=False).split()
+        versions = sorted(t for t in tags if _VERSION_TAG.match(t))
+        return versions[-1] if versions else None
+
+    def build_number(self) -> int:
+        run = self.environ.get("GITHUB_RUN_NUMBER", "")
+        if run.isdigit():
+            return int(run)
+        return int(self._git("rev-list", "--count", "HEAD"))
+
+    def state(self) -> GitState:
+        self.head_sha()  # fails clearly on an empty or missing repository
+        return GitState(branch=self.branch(), tag=self.version_tag(), build_number=self.build_number())
+
+    def actor(self) -> str:
+        env = self.environ
+        if env.get("GITHUB_ACTOR"):
+            return env["GITHUB_ACTOR"]
+        name = self._git("config", "user.name", check=False)
+        if name:
+            return name
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return os.environ.get("USER", "unknown")
+
+    def remote_url(self) -> str | None:
+        url = self._git("config", "--get", "remote.origin.url", check=False)
+        if not url:
+            return None
+        # never carry credentials embedded in a remote URL into an image label
+        return re.sub(r"//[^@/]+@", "//", url)

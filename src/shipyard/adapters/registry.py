@@ -1,0 +1,169 @@
+"""Registries: the OCI distribution API over HTTP (the local registry, any v2 registry).
+
+ECR's control plane lives in adapters/ecr.py; both answer the same small protocol so the push
+operation does not care which one it talks to.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Protocol
+
+from shipyard.errors import RegistryError
+from shipyard.secrets import Secret, redact
+
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class RemoteManifest:
+    digest: str  # the manifest digest: what `repo@sha256:...` pins
+    config_digest: str | None  # the image id, for single-platform manifests
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: Secret
+
+
+class Registry(Protocol):
+    @property
+    def server(self) -> str:
+        """host[:port] as used in image references and docker login."""
+
+    def credentials(self) -> Credentials | None: ...
+
+    def manifest(self, repository: str, tag: str) -> RemoteManifest | None: ...
+
+
+class OciRegistry:
+    def __init__(
+        self, url: str, credentials: Credentials | None = None, *, tls: bool = False, timeout: float = 10
+    ) -> None:
+        self._server = re.sub(r"^https?://", "", url).rstrip("/")
+        self._scheme = "https" if tls or url.startswith("https://") else "http"
+        self._credentials = credentials
+        self._timeout = timeout
+        self._token: str | None = None
+
+    @property
+    def server(self) -> str:
+        return self._server
+
+    def credentials(self) -> Credentials | None:
+        return self._credentials
+
+    def _basic(self) -> str | None:
+        if not self._credentials:
+            return None
+        raw = f"{self._credentials.username}:{self._credentials.password.reveal()}"
+        return "Basic " + base64.b64encode(raw.encode()).decode()
+
+    def _request(self, method: str, path: str, accept: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        url = f"{self._scheme}://{self._server}{path}"
+        for attempt in range(2):
+            headers = {"Accept": accept} if accept else {}
+            auth = f"Bearer {self._token}" if self._token else self._basic()
+            if auth:
+                headers["Authorization"] = auth
+            req = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310
+            try:
+                with urllib.request.urlopen(req, timeout=self._timeout) as resp:  # noqa: S310
+                    return resp.status, dict(resp.headers), resp.read()
+            except urllib.error.HTTPError as exc:
+                challenge = exc.headers.get("WWW-Authenticate", "")
+                if exc.code == 401 and attempt == 0 and challenge.startswith("Bearer"):
+                    self._token = self._fetch_token(challenge)
+                    continue
+                return exc.code, dict(exc.headers), exc.read()
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise RegistryError(
+                    f"cannot reach registry {self._server}: {redact(str(reason))}",
+                    hint="is it running? scripts/bootstrap.sh starts the local one",
+                ) from None
+        raise RegistryError(f"registry {self._server} kept refusing the token it issued")
+
+    def _fetch_token(self, challenge: str) -> str:
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = params.pop("realm", "")
+        if not realm:
+            raise RegistryError(f"registry {self._server} sent a Bearer challenge without realm")
+        query = urllib.parse.urlencode(params)
+        headers = {"Authorization": b} if (b := self._basic()) else {}
+        req = urllib.request.Request(f"{realm}?{query}", headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(req, timeout=self._timeout) as resp:  # noqa: S310
+                body = json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise RegistryError(f"registry {self._server}: token request failed: {exc}") from None
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise RegistryError(f"registry {self._server}: token endpoint returned no token")
+        Secret(token)  # registered for redaction
+        return str(token)
+
+    def check_login(self) -> None:
+        """Raise RegistryError unless the registry answers and accepts our credentials."""
+        status, _, _ = self._request("GET", "/v2/")
+        if status == 401:
+            who = self._credentials.username if self._credentials else "anonymous"
+            raise RegistryError(
+                f"registry {self._server} refused the credentials of {who!r}",
+                hint="check the username and the password reference in the config",
+            )
+        if status >= 400:
+            raise RegistryError(f"registry {self._server} answered HTTP {status} on /v2/")
+
+    def manifest(self, repository: str, tag: str) -> RemoteManifest | None:
+        path = f"/v2/{repository}/manifests/{urllib.parse.quote(tag, safe='')}"
+        status, headers, body = self._request("GET", path, accept=MANIFEST_TYPES)
+        if status == 404:
+            return None
+        if status == 401:
+            raise RegistryError(
+                f"registry {self._server} refused to read {repository}:{tag}",
+                hint="check the registry credentials",
+            )
+        if status >= 400:
+            raise RegistryError(f"registry {self._server} answered HTTP {status} for {repository}:{tag}")
+        digest = _header(headers, "Docker-Content-Digest") or ""
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = {}
+        config = doc.get("config", {}).get("digest") if isinstance(doc, dict) else None
+        if not digest:
+            import hashlib
+
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        return RemoteManifest(digest=digest, config_digest=config)
+
+    def tags(self, repository: str) -> list[str]:
+        status, _, body = self._request("GET", f"/v2/{repository}/tags/list")
+        if status == 404:
+            return []
+        if status >= 400:
+            raise RegistryError(f"registry {self._server} answered HTTP {status} listing tags")
+        return list(json.loads(body).get("tags") or [])
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class Section(BaseModel):
+    """Every config section: unknown keys are errors, values never change after load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Section):
+    """Where a secret lives. Exactly one of the fields is set; the value itself is never
+    written in a config file."""
+
+    env: str | None = None
+    ssm: str | None = None
+    secretsmanager: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        set_fields = [k for k in ("env", "ssm", "secretsmanager", "file") if getattr(self, k)]
+        if len(set_fields) != 1:
+            raise ValueError(
+                "a secret reference needs exactly one of env, ssm, secretsmanager, file"
+            )
+        return self
+
+    def describe(self) -> str:
+        for kind in ("env", "ssm", "secretsmanager", "file"):
+            value = getattr(self, kind)
+            if value:
+                return f"{kind}:{value}"
+        return "?"

@@ -1,0 +1,83 @@
+"""The one factory that builds adapters from config. Operations receive a Context and ask it
+for what they need; nothing creates a client at import time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shipyard.config.base import SecretRef
+from shipyard.config.model import ShipyardConfig
+from shipyard.console import Console
+from shipyard.secrets import Secret
+
+if TYPE_CHECKING:
+    from shipyard.adapters.aws import AwsClients
+    from shipyard.adapters.docker import DockerEngine
+    from shipyard.adapters.git import Checkout
+    from shipyard.adapters.registry import Registry
+
+
+@dataclass
+class Context:
+    config: ShipyardConfig
+    root: Path
+    console: Console = field(default_factory=Console)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def environment(self) -> str:
+        return self.config.environment
+
+    @cached_property
+    def docker(self) -> DockerEngine:
+        from shipyard.adapters.docker import DockerEngine
+
+        return DockerEngine()
+
+    @cached_property
+    def git(self) -> Checkout:
+        from shipyard.adapters.git import Checkout
+
+        return Checkout(self.root, self.environ)
+
+    @cached_property
+    def aws(self) -> AwsClients:
+        from shipyard.adapters.aws import AwsClients
+
+        return AwsClients(self.config.aws)
+
+    @cached_property
+    def registry(self) -> Registry:
+        from shipyard.adapters.registry import Credentials, OciRegistry
+
+        reg = self.config.registry
+        if reg.kind == "oci":
+            creds = None
+            if reg.username and reg.password:
+                creds = Credentials(reg.username, self.secret(reg.password))
+            return OciRegistry(reg.url, creds, tls=reg.tls)
+        from shipyard.adapters.ecr import EcrRegistry
+
+        return EcrRegistry.from_config(self.config, self.aws)
+
+    def secret(self, ref: SecretRef) -> Secret:
+        from shipyard.adapters.secret_store import resolve
+
+        aws = self.aws if (ref.ssm or ref.secretsmanager) else None
+        return resolve(ref, root=self.root, aws=aws, environ=self.environ)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where records of this environment live (history, lock, proxy config)."""
+        path = self.root / ".shipyard" / self.environment
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def path(self, relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p

@@ -1,0 +1,104 @@
+"""inv push: log in, push every tag, report the digest; skip what the registry already holds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from shipyard.context import Context
+from shipyard.errors import RegistryError, UsageError
+from shipyard.images import repository_name
+from shipyard.operations.tag import TagOptions, target_refs
+from shipyard.plan import Plan
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    version: str | None = None
+    latest: bool | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class PushedTag:
+    ref: str
+    digest: str
+    skipped: bool  # the registry already held this image under this tag
+
+
+@dataclass(frozen=True)
+class PushResult:
+    digest: str
+    repository: str  # <server>/<repository>
+    tags: tuple[PushedTag, ...] = field(default_factory=tuple)
+    seconds: float = 0.0
+    plan: Plan | None = None
+
+    @property
+    def pinned(self) -> str:
+        """The image pinned by digest, as deployments should reference it."""
+        return f"{self.repository}@{self.digest}"
+
+
+def _tag_of(ref: str) -> str:
+    return ref.rsplit(":", 1)[1]
+
+
+def plan(ctx: Context, opts: PushOptions) -> Plan:
+    _, refs, notes = target_refs(ctx, TagOptions(opts.version, opts.latest))
+    p = Plan(f"push to {ctx.registry.server}")
+    creds = ctx.registry.credentials()
+    if creds:
+        p.add(
+            "login",
+            f"{ctx.registry.server} as {creds.username} (password on stdin)",
+            ["docker", "login", "--username", creds.username, "--password-stdin", ctx.registry.server],
+        )
+    for ref in refs:
+        p.add("push", f"{ref} (skipped if the registry already holds it)", ["docker", "push", ref])
+    p.notes.extend(notes)
+    return p
+
+
+def run(ctx: Context, opts: PushOptions) -> PushResult:
+    source, refs, _ = target_refs(ctx, TagOptions(opts.version, opts.latest))
+    repo = ctx.config.image.repository
+    server = ctx.registry.server
+    repository = repository_name(server, repo)
+    if opts.dry_run:
+        return PushResult("", repository, plan=plan(ctx, opts))
+    started = time.monotonic()
+    ctx.docker.ping()
+    image_id = ctx.docker.image_id(source)
+    if image_id is None:
+        raise UsageError(f"image {source} is not built", hint="run inv build first")
+    missing = [r for r in refs if ctx.docker.image_id(r) != image_id]
+    if missing:
+        raise UsageError(f"{missing[0]} is not tagged from {source}", hint="run inv tag first")
+    creds = ctx.registry.credentials()
+    if creds:
+        ctx.docker.login(server, creds.username, creds.password)
+    pushed: list[PushedTag] = []
+    digest = ""
+    for ref in refs:
+        tag = _tag_of(ref)
+        remote = ctx.registry.manifest(repo, tag)
+        if remote is not None and remote.config_digest == image_id:
+            ctx.console.progress(f"{ref}: registry already holds {remote.digest[:19]}, skipped")
+            pushed.append(PushedTag(ref, remote.digest, skipped=True))
+            digest = digest or remote.digest
+            continue
+        ctx.console.progress(f"pushing {ref}")
+        ctx.docker.push(ref)
+        after = ctx.registry.manifest(repo, tag)
+        if after is None:
+            raise RegistryError(f"pushed {ref} but the registry does not list it")
+        if after.config_digest and after.config_digest != image_id:
+            raise RegistryError(
+                f"{ref}: the registry holds {after.config_digest[:19]}, not the pushed {image_id[:19]}",
+                hint="another push raced this one; push again",
+            )
+        pushed.append(PushedTag(ref, after.digest, skipped=False))
+        digest = digest or after.digest
+    seconds = time.monotonic() - started
+    return PushResult(digest, repository, tuple(pushed), seconds)

@@ -1,0 +1,66 @@
+"""inv tag: apply the tag strategy (config) to the built image, in the registry's namespace."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from shipyard.context import Context
+from shipyard.errors import UsageError
+from shipyard.images import image_ref
+from shipyard.operations.build import local_image, resolve_version
+from shipyard.plan import Plan
+from shipyard.tags import compute_tags
+
+
+@dataclass(frozen=True)
+class TagOptions:
+    version: str | None = None
+    latest: bool | None = None  # None: the strategy's default
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class TagResult:
+    source: str
+    refs: tuple[str, ...]
+    notes: tuple[str, ...]
+    plan: Plan | None = None
+
+
+def target_refs(ctx: Context, opts: TagOptions) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    version = resolve_version(ctx, opts.version)
+    tag_plan = compute_tags(
+        ctx.config.image.tags,
+        version,
+        git_sha=ctx.git.head_sha(),
+        when=dt.datetime.now(dt.UTC),
+        branch=ctx.git.branch(),
+        latest=opts.latest,
+    )
+    server = ctx.registry.server
+    refs = tuple(image_ref(server, ctx.config.image.repository, t) for t in tag_plan.tags)
+    return local_image(ctx, version), refs, tag_plan.notes
+
+
+def plan(ctx: Context, opts: TagOptions) -> Plan:
+    source, refs, notes = target_refs(ctx, opts)
+    p = Plan(f"tag {source}")
+    for ref in refs:
+        p.add("tag", ref, ["docker", "tag", source, ref])
+    p.notes.extend(notes)
+    return p
+
+
+def run(ctx: Context, opts: TagOptions) -> TagResult:
+    source, refs, notes = target_refs(ctx, opts)
+    if opts.dry_run:
+        return TagResult(source, refs, notes, plan(ctx, opts))
+    ctx.docker.ping()
+    if ctx.docker.image_id(source) is None:
+        raise UsageError(f"image {source} is not built", hint="run inv build first")
+    for ref in refs:
+        ctx.docker.tag(source, ref)
+    for note in notes:
+        ctx.console.warn(note)
+    return TagResult(source, refs, notes)

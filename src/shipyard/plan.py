@@ -1,0 +1,41 @@
+"""Plans: what an operation will do, as data. --dry-run prints them and touches nothing."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from shipyard.console import Console
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    action: str
+    detail: str = ""
+    command: tuple[str, ...] = ()
+
+    def shown_command(self) -> str:
+        return shlex.join(self.command) if self.command else ""
+
+
+@dataclass
+class Plan:
+    title: str
+    steps: list[PlanStep] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, action: str, detail: str = "", command: list[str] | tuple[str, ...] = ()) -> None:
+        self.steps.append(PlanStep(action, detail, tuple(command)))
+
+    def extend(self, other: Plan) -> None:
+        self.steps.extend(other.steps)
+        self.notes.extend(other.notes)
+
+    def show(self, console: Console) -> None:
+        rows = [
+            [i, s.action, s.detail, s.shown_command()] for i, s in enumerate(self.steps, start=1)
+        ]
+        console.table(["#", "step", "detail", "command"], rows, title=f"dry run: {self.title}")
+        for note in self.notes:
+            console.line(f"note: {note}")
+        console.line("dry run: nothing was changed")

@@ -1,0 +1,98 @@
+"""What every task shares: loading config, mapping errors to exit codes, signals, --json."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from invoke import task
+from invoke.exceptions import Exit
+
+if TYPE_CHECKING:
+    from shipyard.context import Context
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ENV_HELP = "environment: a file in deploy/environments/ (default: local)"
+COMMON_HELP = {
+    "env": ENV_HELP,
+    "dry_run": "print the plan as a table and change nothing",
+    "debug": "show tracebacks for unexpected errors",
+    "json": "print the result as JSON on stdout",
+}
+
+
+def context(env: str, *, overrides: dict[str, Any] | None = None, quiet: bool = False) -> Context:
+    from shipyard.config import find_root, load_config
+    from shipyard.console import Console
+    from shipyard.context import Context
+
+    root = find_root()
+    config = load_config(env, root=root, overrides=overrides)
+    return Context(config=config, root=root, console=Console(quiet=quiet))
+
+
+def _debug_wanted(kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get("debug")) or os.environ.get("SHIPYARD_DEBUG") == "1"
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is, so cleanup runs as for Ctrl-C."""
+
+
+def _install_signal_handlers() -> None:
+    def on_term(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, on_term)
+
+
+def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
+    """@task plus shipyard's error contract: one line on stderr, exit 1/2/3/130, no traceback
+    unless --debug (or SHIPYARD_DEBUG=1)."""
+    help_ = {**COMMON_HELP, **kwargs.pop("help", {})}
+
+    def decorate(fn: F) -> Any:
+        @functools.wraps(fn)
+        def wrapper(c: Any, *a: Any, **kw: Any) -> Any:
+            from shipyard.console import Console
+            from shipyard.errors import ShipyardError
+
+            _install_signal_handlers()
+            console = Console()
+            try:
+                return fn(c, *a, **kw)
+            except ShipyardError as exc:
+                console.error(exc.one_line())
+                if _debug_wanted(kw):
+                    raise
+                raise Exit(code=exc.exit_code) from None
+            except (KeyboardInterrupt, _Terminated):
+                console.error("interrupted: the previous release is still serving")
+                raise Exit(code=130) from None
+            except Exit:
+                raise
+            except Exception as exc:
+                from shipyard.secrets import redact
+
+                if _debug_wanted(kw):
+                    raise
+                console.error(
+                    f"unexpected {type(exc).__name__}: {redact(str(exc))} "
+                    "(run again with --debug for the traceback)"
+                )
+                raise Exit(code=1) from None
+
+        return task(*args, help=help_, **kwargs)(wrapper)
+
+    return decorate
+
+
+def fail(message: str, code: int = 1) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise Exit(code=code)

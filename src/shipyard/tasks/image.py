@@ -1,0 +1,143 @@
+"""Image tasks: version, build, tag, push, base-image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.tasks._common import context, shipyard_task
+
+
+@shipyard_task(
+    help={
+        "bump": "major | minor | patch | auto (main: minor; develop: patch-develop.N; tag vX.Y.Z)",
+        "set": "set the version by hand, e.g. 1.2.3",
+        "print": "compute and print the next version without writing version.txt",
+    }
+)
+def version(
+    c: Any,
+    env: str = "local",
+    bump: str | None = None,
+    set: str | None = None,  # noqa: A002 - the flag is --set
+    print: bool = False,  # noqa: A002 - the flag is --print
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Print version.txt, or bump/set it (the single source of truth)."""
+    from shipyard.operations.version import VersionOptions, run
+
+    ctx = context(env)
+    result = run(ctx, VersionOptions(bump=bump, set_to=set, print_only=print, dry_run=dry_run))
+    if json:
+        ctx.console.json(
+            {"previous": str(result.previous), "version": str(result.version), "written": result.written}
+        )
+    elif result.previous == result.version:
+        ctx.console.line(str(result.version))
+    else:
+        how = "written to" if result.written else "not written (--print/--dry-run):"
+        ctx.console.line(f"{result.previous} -> {result.version}")
+        ctx.console.progress(f"{how} {result.file.name}")
+    ctx.console.set_outputs({"version": str(result.version)})
+
+
+@shipyard_task(
+    help={
+        "version": "build this version instead of version.txt's",
+        "build_arg": "KEY=VALUE passed to the build (repeatable)",
+        "platform": "comma-separated platforms, e.g. linux/amd64,linux/arm64",
+    },
+    iterable=["build_arg"],
+)
+def build(
+    c: Any,
+    env: str = "local",
+    version: str | None = None,
+    build_arg: list[str] | None = None,
+    platform: str | None = None,
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Build the app image with BuildKit: version/revision args, OCI labels, cache."""
+    from shipyard.operations.build import BuildOptions, run
+
+    ctx = context(env)
+    platforms = tuple(p.strip() for p in platform.split(",") if p.strip()) if platform else None
+    result = run(
+        ctx,
+        BuildOptions(version=version, build_args=tuple(build_arg or ()), platforms=platforms, dry_run=dry_run),
+    )
+    if result.plan:
+        result.plan.show(ctx.console)
+        return
+    if json:
+        ctx.console.json({"image": result.image, "image_id": result.image_id, "version": result.version,
+                          "revision": result.revision, "seconds": round(result.seconds, 2)})
+        return
+    ctx.console.table(
+        ["image", "id", "version", "revision", "time"],
+        [[result.image, result.image_id[7:19], result.version, result.revision[:7], f"{result.seconds:.1f}s"]],
+        title="build",
+    )
+    ctx.console.set_outputs({"image": result.image, "version": result.version})
+
+
+@shipyard_task(
+    help={"version": "tag this version instead of version.txt's", "latest": "also tag latest (never for a prerelease)"}
+)
+def tag(
+    c: Any,
+    env: str = "local",
+    version: str | None = None,
+    latest: bool = False,
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Apply the tag strategy (deploy/shipyard.toml [image.tags]) in the registry's namespace."""
+    from shipyard.operations.tag import TagOptions, run
+
+    ctx = context(env)
+    result = run(ctx, TagOptions(version=version, latest=latest or None, dry_run=dry_run))
+    if result.plan:
+        result.plan.show(ctx.console)
+        return
+    if json:
+        ctx.console.json({"source": result.source, "tags": list(result.refs), "notes": list(result.notes)})
+        return
+    ctx.console.table(["tag", "from"], [[r, result.source] for r in result.refs], title="tag")
+
+
+@shipyard_task(
+    help={"version": "push this version instead of version.txt's", "latest": "also push latest (never for a prerelease)"}
+)
+def push(
+    c: Any,
+    env: str = "local",
+    version: str | None = None,
+    latest: bool = False,
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Log in (password on stdin), push every tag, print the digest; skip unchanged tags."""
+    from shipyard.operations.push import PushOptions, run
+
+    ctx = context(env)
+    result = run(ctx, PushOptions(version=version, latest=latest or None, dry_run=dry_run))
+    if result.plan:
+        result.plan.show(ctx.console)
+        return
+    if json:
+        ctx.console.json({"digest": result.digest, "repository": result.repository,
+                          "tags": [{"ref": t.ref, "digest": t.digest, "skipped": t.skipped} for t in result.tags]})
+        return
+    ctx.console.table(
+        ["tag", "digest", "pushed"],
+        [[t.ref, t.digest, "skipped (unchanged)" if t.skipped else "yes"] for t in result.tags],
+        title="push",
+    )
+    ctx.console.line(f"digest: {result.digest}")
+    ctx.console.set_outputs({"digest": result.digest, "image": result.pinned})
