@@ -90,7 +90,8 @@ class DockerEngine:
             "build_args": dict(request.build_args),
             "labels": dict(request.labels),
             "platforms": list(request.platforms),
-            "cache_from": list(request.cache_from) or None,
+            # python-on-whales reads a list as a list of dicts; one plain ref goes as a str
+            "cache_from": request.cache_from[0] if request.cache_from else None,
             "load": not request.push,
             "push": request.push,
             "progress": "plain",
@@ -140,23 +141,39 @@ class DockerEngine:
         self._call("tag", lambda: self.client.image.tag(source, target))
 
     def login(self, server: str, username: str, password: Secret) -> None:
-        """docker login with the password on stdin (python-on-whales passes --password-stdin)."""
-        w = _whales()
+        """docker login with the password on stdin; docker's own chatter is kept quiet."""
+        import subprocess
+
         try:
-            self.client.login(server=server, username=username, password=password.reveal())
-        except w.exceptions.DockerException as exc:
-            text = docker_error_text(exc)
-            if "unauthorized" in text.lower() or "401" in text:
-                raise RegistryError(
-                    f"registry {server} refused the login for user {username!r}",
-                    hint="check the registry credentials the config refers to",
-                ) from None
-            if "connection refused" in text.lower() or "no such host" in text.lower():
-                raise RegistryError(
-                    f"cannot reach registry {server}",
-                    hint="is it running? scripts/bootstrap.sh starts the local one",
-                ) from None
-            raise RegistryError(f"docker login {server} failed: {text}") from None
+            proc = subprocess.run(
+                ["docker", "login", "--username", username, "--password-stdin", server],
+                input=password.reveal(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise ToolUnavailable("the docker command is not installed", hint="run scripts/bootstrap.sh") from None
+        except subprocess.TimeoutExpired:
+            raise RegistryError(f"docker login {server} timed out", hint="is the registry reachable?") from None
+        if proc.returncode == 0:
+            return
+        text = redact((proc.stderr or proc.stdout).strip().splitlines()[-1:][0] if (proc.stderr or proc.stdout).strip() else "")
+        low = text.lower()
+        if "cannot connect to the docker daemon" in low:
+            raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
+        if "unauthorized" in low or "401" in low or "incorrect username or password" in low:
+            raise RegistryError(
+                f"registry {server} refused the login for user {username!r}",
+                hint="check the registry credentials the config refers to",
+            )
+        if "connection refused" in low or "no such host" in low or "dial tcp" in low:
+            raise RegistryError(
+                f"cannot reach registry {server}",
+                hint="is it running? scripts/bootstrap.sh starts the local one",
+            )
+        raise RegistryError(f"docker login {server} failed: {text}")
 
     def push(self, ref: str) -> None:
         w = _whales()

@@ -101,6 +101,7 @@ class LockConfig(Section):
 class TaskDefinitionConfig(Section):
     base: str = "deploy/taskdef/base.json"
     overlay: str | None = None  # default: deploy/taskdef/<environment>.json when present
+    container: str = "gamepulse"  # the container whose image each release sets
 
 
 class ShipyardConfig(Section):

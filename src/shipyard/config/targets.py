@@ -23,7 +23,7 @@ class LocalTargetConfig(Section):
 
 class EcsServiceConfig(Section):
     name: str
-    container: str = "app"
+    container: str | None = None  # default: taskdef.container
     container_port: int = 8080
     taskdef_overlay: str | None = None  # extra overlay file for this service only
 
