@@ -57,7 +57,8 @@ def parse_build_args(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key or not key.replace("_", "").isalnum():
             raise UsageError(
-                f"--build-arg {pair!r} is not KEY=VALUE", hint="for example --build-arg HEALTHY=false"
+                f"--build-arg {pair!r} is not KEY=VALUE",
+                hint="for example --build-arg HEALTHY=false",
             )
         result[key] = value
     return result

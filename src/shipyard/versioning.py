@@ -8,6 +8,7 @@ prerelease naming the branch and a build counter, e.g. 1.4.1-develop.7.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,15 +44,10 @@ def parse(text: str, *, source: str = "version") -> semver.Version:
 
 
 def bump(current: semver.Version, how: str, git: GitState | None = None) -> semver.Version:
-    """The next version from `current`. Explicit bumps act on the release part, so a
-    prerelease 1.4.1-develop.7 bumped by patch becomes 1.4.2."""
-    release = current.finalize_version()
-    if how == "major":
-        return release.bump_major()
-    if how == "minor":
-        return release.bump_minor()
-    if how == "patch":
-        return release.bump_patch()
+    """The next version after `current`, following SemVer precedence: a prerelease comes
+    before its release, so 1.4.1-develop.7 bumped by patch is 1.4.1 and by minor 1.5.0."""
+    if how in ("major", "minor", "patch"):
+        return current.next_version(how)
     if how == "auto":
         if git is None:
             raise VersionError("--bump auto needs the git checkout's state")
@@ -60,18 +56,20 @@ def bump(current: semver.Version, how: str, git: GitState | None = None) -> semv
 
 
 def auto(current: semver.Version, git: GitState) -> semver.Version:
+    """GamePulse's rules: tag vX.Y.Z -> X.Y.Z; main -> next minor; any other branch -> next
+    patch as a prerelease `<branch>.<build number>` (1.4.0 on develop, run 7: 1.4.1-develop.7;
+    1.4.1-develop.7 on develop, run 8: 1.4.1-develop.8)."""
     if git.tag and (match := _TAG_RE.match(git.tag)):
         return parse(match.group(1), source=f"git tag {git.tag}")
-    release = current.finalize_version()
     if git.branch in ("main", "master"):
-        return release.bump_minor()
+        return current.next_version("minor")
     if not git.branch:
         raise VersionError(
             "--bump auto cannot tell the branch of a detached checkout with no version tag",
             hint="check out a branch, set GITHUB_REF_NAME, or use --bump patch / --set X.Y.Z",
         )
     label = branch_label(git.branch)
-    return release.bump_patch().replace(prerelease=f"{label}.{git.build_number}")
+    return current.next_version("patch").replace(prerelease=f"{label}.{git.build_number}")
 
 
 def branch_label(branch: str) -> str:
@@ -87,3 +85,20 @@ def is_prerelease(version: semver.Version) -> bool:
 def docker_tag(version: semver.Version) -> str:
     """Docker tags allow no '+': build metadata is joined with '_' instead."""
     return str(version).replace("+", "_")
+
+
+def from_docker_tag(tag: str) -> semver.Version | None:
+    """The version a Docker tag names (the inverse of docker_tag), or None for other tags."""
+    try:
+        return semver.Version.parse(tag.replace("_", "+"))
+    except ValueError:
+        return None
+
+
+def previous_release(tags: Iterable[str], version: semver.Version) -> str | None:
+    """The tag of the newest version not newer than `version`: the image a build of `version`
+    most likely shares layers with, used as build cache."""
+    candidates = [(v, t) for t in tags if (v := from_docker_tag(t)) is not None and v <= version]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda pair: pair[0])[1]

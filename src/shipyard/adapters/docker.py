@@ -29,6 +29,11 @@ def docker_error_text(exc: BaseException) -> str:
     return redact(lines[-1] if lines else text)
 
 
+def login_argv(server: str, username: str) -> list[str]:
+    """`docker login` with the password on stdin: it never appears in argv (ps, /proc)."""
+    return ["docker", "login", "--username", username, "--password-stdin", server]
+
+
 class DockerEngine:
     def __init__(self, client: DockerClient | None = None) -> None:
         self._client = client
@@ -55,13 +60,16 @@ class DockerEngine:
         """The engine's version; ToolUnavailable when no engine answers."""
         w = _whales()
         try:
-            return str(self.client.version().server.version)
+            server = self.client.version().server
         except w.exceptions.DockerException:
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
         except FileNotFoundError:
             raise ToolUnavailable(
                 "the docker command is not installed", hint="run scripts/bootstrap.sh"
             ) from None
+        if server is None:
+            raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
+        return str(server.version)
 
     def builder(self) -> tuple[str, list[str]]:
         """(driver, platforms) of the current buildx builder."""
@@ -90,8 +98,8 @@ class DockerEngine:
             "build_args": dict(request.build_args),
             "labels": dict(request.labels),
             "platforms": list(request.platforms),
-            # python-on-whales reads a list as a list of dicts; one plain ref goes as a str
-            "cache_from": request.cache_from[0] if request.cache_from else None,
+            # python-on-whales takes several sources as a list of buildx option dicts
+            "cache_from": [{"type": "registry", "ref": ref} for ref in request.cache_from] or None,
             "load": not request.push,
             "push": request.push,
             "progress": "plain",
@@ -99,16 +107,18 @@ class DockerEngine:
         }
         tail: list[str] = []
         try:
-            stream: Iterator[str] = self.client.buildx.build(request.context, **kwargs)
+            stream: Iterator[str] = self.client.buildx.build(request.context, **kwargs)  # type: ignore[assignment]
             for line in stream:
                 text = redact(line.rstrip())
-                tail = (tail + [text])[-15:]
+                tail = [*tail, text][-15:]
                 if on_line:
                     on_line(text)
         except w.exceptions.DockerException as exc:
             text = docker_error_text(exc)
             if "Cannot connect to the Docker daemon" in text:
-                raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
+                raise ToolUnavailable(
+                    "the Docker engine is not answering", hint=ENGINE_HINT
+                ) from None
             detail = next((t for t in reversed(tail) if "ERROR" in t or "error" in t), text)
             raise BuildFailed(f"image build failed: {detail}") from exc
         if request.push:
@@ -126,7 +136,9 @@ class DockerEngine:
             if "No such image" in text:
                 return None
             if "Cannot connect to the Docker daemon" in text:
-                raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
+                raise ToolUnavailable(
+                    "the Docker engine is not answering", hint=ENGINE_HINT
+                ) from None
             raise ToolUnavailable(f"docker image inspect failed: {text}") from None
 
     def image_labels(self, ref: str) -> dict[str, str]:
@@ -146,7 +158,7 @@ class DockerEngine:
 
         try:
             proc = subprocess.run(
-                ["docker", "login", "--username", username, "--password-stdin", server],
+                login_argv(server, username),
                 input=password.reveal(),
                 capture_output=True,
                 text=True,
@@ -154,12 +166,17 @@ class DockerEngine:
                 check=False,
             )
         except FileNotFoundError:
-            raise ToolUnavailable("the docker command is not installed", hint="run scripts/bootstrap.sh") from None
+            raise ToolUnavailable(
+                "the docker command is not installed", hint="run scripts/bootstrap.sh"
+            ) from None
         except subprocess.TimeoutExpired:
-            raise RegistryError(f"docker login {server} timed out", hint="is the registry reachable?") from None
+            raise RegistryError(
+                f"docker login {server} timed out", hint="is the registry reachable?"
+            ) from None
         if proc.returncode == 0:
             return
-        text = redact((proc.stderr or proc.stdout).strip().splitlines()[-1:][0] if (proc.stderr or proc.stdout).strip() else "")
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        text = redact(lines[-1] if lines else f"exit code {proc.returncode}")
         low = text.lower()
         if "cannot connect to the docker daemon" in low:
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
@@ -193,6 +210,14 @@ class DockerEngine:
                     hint="is it running? scripts/bootstrap.sh starts the local one",
                 ) from None
             raise RegistryError(f"docker push {ref} failed: {text}") from None
+
+    def local_tags(self, repository: str) -> list[str]:
+        """Tags of `repository` held by the engine."""
+        images = self._call("image ls", lambda: self.client.image.list(repository))
+        prefix = f"{repository}:"
+        return sorted(
+            {t[len(prefix) :] for i in images for t in (i.repo_tags or []) if t.startswith(prefix)}
+        )
 
     def remove_image(self, ref: str) -> None:
         self._call("image rm", lambda: self.client.image.remove(ref, force=False, prune=True))

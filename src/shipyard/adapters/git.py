@@ -14,6 +14,13 @@ from shipyard.errors import ToolUnavailable, UsageError
 from shipyard.versioning import GitState
 
 _VERSION_TAG = re.compile(r"^v\d+\.\d+\.\d+")
+# what git says, depending on the command, about a repository without commits
+_NO_COMMITS = (
+    "unknown revision",
+    "ambiguous argument 'HEAD'",
+    "Needed a single revision",
+    "does not have any commits yet",
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +48,13 @@ class Checkout:
                     f"{self.root} is not a git checkout",
                     hint="shipyard labels images with the commit: run it inside the repository",
                 )
-            if "unknown revision" in stderr or "ambiguous argument 'HEAD'" in stderr:
+            if any(sign in stderr for sign in _NO_COMMITS):
                 raise UsageError(
                     "this checkout has no commits yet",
                     hint="commit first: images are tagged and labelled with the commit",
                 )
-            raise ToolUnavailable(f"git {' '.join(args)} failed: {stderr.splitlines()[-1:]}")
+            last = stderr.splitlines()[-1] if stderr else f"exit code {proc.returncode}"
+            raise ToolUnavailable(f"git {' '.join(args)} failed: {last}")
         return proc.stdout.strip()
 
     def head_sha(self) -> str:
@@ -70,7 +78,9 @@ class Checkout:
 
     def version_tag(self) -> str | None:
         env = self.environ
-        if env.get("GITHUB_REF_TYPE") == "tag" and _VERSION_TAG.match(env.get("GITHUB_REF_NAME", "")):
+        if env.get("GITHUB_REF_TYPE") == "tag" and _VERSION_TAG.match(
+            env.get("GITHUB_REF_NAME", "")
+        ):
             return env["GITHUB_REF_NAME"]
         tags = self._git("tag", "--points-at", "HEAD", check=False).split()
         versions = sorted(t for t in tags if _VERSION_TAG.match(t))
@@ -84,7 +94,9 @@ class Checkout:
 
     def state(self) -> GitState:
         self.head_sha()  # fails clearly on an empty or missing repository
-        return GitState(branch=self.branch(), tag=self.version_tag(), build_number=self.build_number())
+        return GitState(
+            branch=self.branch(), tag=self.version_tag(), build_number=self.build_number()
+        )
 
     def actor(self) -> str:
         env = self.environ

@@ -52,7 +52,12 @@ class Registry(Protocol):
 
 class OciRegistry:
     def __init__(
-        self, url: str, credentials: Credentials | None = None, *, tls: bool = False, timeout: float = 10
+        self,
+        url: str,
+        credentials: Credentials | None = None,
+        *,
+        tls: bool = False,
+        timeout: float = 10,
     ) -> None:
         self._server = re.sub(r"^https?://", "", url).rstrip("/")
         self._scheme = "https" if tls or url.startswith("https://") else "http"
@@ -73,7 +78,9 @@ class OciRegistry:
         raw = f"{self._credentials.username}:{self._credentials.password.reveal()}"
         return "Basic " + base64.b64encode(raw.encode()).decode()
 
-    def _request(self, method: str, path: str, accept: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    def _request(
+        self, method: str, path: str, accept: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         url = f"{self._scheme}://{self._server}{path}"
         for attempt in range(2):
             headers = {"Accept": accept} if accept else {}
@@ -140,7 +147,9 @@ class OciRegistry:
                 hint="check the registry credentials",
             )
         if status >= 400:
-            raise RegistryError(f"registry {self._server} answered HTTP {status} for {repository}:{tag}")
+            raise RegistryError(
+                f"registry {self._server} answered HTTP {status} for {repository}:{tag}"
+            )
         digest = _header(headers, "Docker-Content-Digest") or ""
         try:
             doc = json.loads(body)

@@ -26,7 +26,7 @@ def resolve(
         if not value:
             raise UsageError(
                 f"secret {where}: environment variable {ref.env} is not set",
-                hint=f"export {ref.env}=... (scripts/bootstrap.sh sets the local registry's)",
+                hint=f"export {ref.env} before running shipyard or change the config's reference",
             )
         return Secret(value, where)
     if ref.file:
@@ -40,7 +40,9 @@ def resolve(
                 hint="create it (scripts/bootstrap.sh does for the local registry)",
             ) from None
     if aws is None:
-        raise UsageError(f"secret {where} needs AWS access, which this environment does not configure")
+        raise UsageError(
+            f"secret {where} needs AWS access, which this environment does not configure"
+        )
     if ref.ssm:
         with translate_errors(f"ssm:GetParameter {ref.ssm}"):
             resp = aws.client("ssm").get_parameter(Name=ref.ssm, WithDecryption=True)

@@ -84,8 +84,7 @@ def load_config(
     if environment not in envs:
         raise UsageError(
             f"unknown environment {environment!r}",
-            hint=f"choose one of: {', '.join(envs) or '(none)'}; "
-            f"each is a file in {ENV_DIR}/",
+            hint=f"choose one of: {', '.join(envs) or '(none)'}; each is a file in {ENV_DIR}/",
         )
     base_path = root / BASE_FILE
     env_path = root / ENV_DIR / f"{environment}.toml"

@@ -61,14 +61,30 @@ class OciRegistryConfig(Section):
 
 
 class EcrRegistryConfig(Section):
+    """Amazon ECR. The repository name is image.repository; the server is
+    <account>.dkr.ecr.<region>.amazonaws.com (account: this, aws.account_id, or STS)."""
+
     kind: Literal["ecr"] = "ecr"
     account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
     region: str | None = None  # default: aws.region
     scan_on_push: bool = True
-    tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = "MUTABLE"
+    # IMMUTABLE suits version tags; moving tags (latest, {date}) need MUTABLE, or
+    # IMMUTABLE_WITH_EXCLUSION with those tags' patterns in mutable_tags.
+    tag_mutability: Literal["MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION"] = "MUTABLE"
+    mutable_tags: list[str] = Field(default_factory=list, max_length=5)
     encryption: Literal["AES256", "KMS"] = "AES256"
     kms_key: str | None = None
     lifecycle: LifecyclePolicyConfig = Field(default_factory=LifecyclePolicyConfig)
+
+    @field_validator("mutable_tags")
+    @classmethod
+    def _wildcard_tags(cls, value: list[str]) -> list[str]:
+        import re
+
+        for pattern in value:
+            if not re.match(r"^[A-Za-z0-9_.*-]{1,128}$", pattern):
+                raise ValueError(f"{pattern!r} is not a tag pattern (letters, digits, _ . - and *)")
+        return value
 
 
 RegistryConfig = Annotated[OciRegistryConfig | EcrRegistryConfig, Field(discriminator="kind")]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol, runtime_checkable
 
 import semver
 
 from shipyard.context import Context
-from shipyard.errors import ToolUnavailable, UsageError
+from shipyard.errors import ShipyardError, ToolUnavailable, UsageError
 from shipyard.images import BuildRequest, image_ref, parse_build_args
 from shipyard.operations.version import read_current
 from shipyard.plan import Plan
-from shipyard.versioning import docker_tag, parse
+from shipyard.versioning import docker_tag, parse, previous_release
 
 MULTI_PLATFORM_HINT = (
     "the engine's own builder (driver 'docker') builds for its host platform only and cannot "
@@ -21,6 +22,12 @@ MULTI_PLATFORM_HINT = (
     "(`docker buildx create --use --driver docker-container` and binfmt emulators) and the "
     "build pushes the multi-platform result straight to the registry"
 )
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
+
+
+@runtime_checkable
+class _ListsTags(Protocol):
+    def tags(self, repository: str) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -51,26 +58,65 @@ def local_image(ctx: Context, version: semver.Version) -> str:
     return image_ref(None, ctx.config.image.repository, docker_tag(version))
 
 
-def build_request(ctx: Context, opts: BuildOptions) -> tuple[BuildRequest, semver.Version, str]:
+def _shown(ctx: Context, path: object) -> str:
+    from pathlib import Path
+
+    p = Path(str(path))
+    return str(p.relative_to(ctx.root)) if p.is_relative_to(ctx.root) else str(p)
+
+
+def parse_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:
+    for platform in platforms:
+        if not _PLATFORM.match(platform):
+            raise UsageError(
+                f"--platform {platform!r} is not os/arch", hint="e.g. linux/amd64,linux/arm64"
+            )
+    return platforms
+
+
+def cache_sources(ctx: Context, version: semver.Version) -> tuple[str, ...]:
+    """Images whose layers the build may reuse (BuildKit inline cache, BUILDKIT_INLINE_CACHE=1):
+    the local image of this version or else of the newest earlier version, and the registry's
+    newest version not newer than this one, so a fresh machine (CI) reuses the previous release.
+    Best effort: an engine or registry that cannot answer just means no cache."""
+    repository = ctx.config.image.repository
+    sources: list[str] = []
+    try:
+        local = previous_release(ctx.docker.local_tags(repository), version)
+        if local:
+            sources.append(image_ref(None, repository, local))
+    except ShipyardError:
+        pass
+    try:
+        registry = ctx.registry
+        if isinstance(registry, _ListsTags):
+            remote = previous_release(registry.tags(repository), version)
+            if remote:
+                sources.append(image_ref(registry.server, repository, remote))
+    except ShipyardError:
+        pass
+    return tuple(sources)
+
+
+def build_request(
+    ctx: Context, opts: BuildOptions, *, with_cache: bool = True
+) -> tuple[BuildRequest, semver.Version, str]:
     cfg = ctx.config.image
     version = resolve_version(ctx, opts.version)
-    revision = ctx.git.head_sha()
     context_dir = ctx.path(cfg.context)
     dockerfile = context_dir / cfg.dockerfile
     if not dockerfile.is_file():
         raise UsageError(
-            f"no Dockerfile at {dockerfile.relative_to(ctx.root) if dockerfile.is_relative_to(ctx.root) else dockerfile}",
+            f"no Dockerfile at {_shown(ctx, dockerfile)}",
             hint="set image.context / image.dockerfile in deploy/shipyard.toml",
         )
-    platforms = tuple(opts.platforms or cfg.platforms)
-    for platform in platforms:
-        if not re.match(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$", platform):
-            raise UsageError(f"--platform {platform!r} is not os/arch", hint="e.g. linux/amd64,linux/arm64")
+    revision = ctx.git.head_sha()
+    platforms = parse_platforms(tuple(opts.platforms or cfg.platforms))
     build_args = {
         **cfg.build_args,
         "APP_VERSION": str(version),
         "APP_REVISION": revision,
-        # lets a pushed image serve as cache for the next build on another machine
+        # embeds cache metadata in the image, so a pushed release serves as cache elsewhere
         "BUILDKIT_INLINE_CACHE": "1",
         **parse_build_args(opts.build_args),
     }
@@ -86,30 +132,48 @@ def build_request(ctx: Context, opts: BuildOptions) -> tuple[BuildRequest, semve
     if source:
         labels["org.opencontainers.image.source"] = source
     multi = len(platforms) > 1
-    local = local_image(ctx, version)
-    cache_from: tuple[str, ...] = ()
-    if ctx.config.image.cache_from_previous:
-        cache_from = (local,)
+    if multi:
+        # a multi-platform result cannot be loaded into the engine: it is pushed under the
+        # registry tags straight from the builder
+        from shipyard.operations.tag import TagOptions, target_refs
+
+        _, tags, _ = target_refs(ctx, TagOptions(version=str(version)))
+    else:
+        tags = (local_image(ctx, version),)
+    cache = cache_sources(ctx, version) if with_cache and cfg.cache_from_previous else ()
     request = BuildRequest(
         context=str(context_dir),
         dockerfile=str(dockerfile),
-        tags=(local,),
+        tags=tags,
         build_args=build_args,
         labels=labels,
         platforms=platforms,
-        cache_from=cache_from,
+        cache_from=cache,
         push=multi,
     )
     return request, version, revision
 
 
-def plan(ctx: Context, opts: BuildOptions) -> Plan:
-    request, version, _ = build_request(ctx, opts)
+def plan_for(ctx: Context, request: BuildRequest, version: semver.Version) -> Plan:
     p = Plan(f"build {ctx.config.image.repository} {version}")
-    p.add("build", f"{request.context} for {', '.join(request.platforms)}", request.argv())
+    p.add(
+        "build",
+        f"{_shown(ctx, request.context)} for {', '.join(request.platforms)}",
+        request.argv(),
+    )
+    if request.cache_from:
+        p.notes.append(f"cache from {', '.join(request.cache_from)}")
+    else:
+        p.notes.append("no earlier image of this repository to use as cache")
     if request.multi_platform:
+        p.notes.append(f"multi-platform build pushes {', '.join(request.tags)}")
         p.notes.append(f"multi-platform build: {MULTI_PLATFORM_HINT}")
     return p
+
+
+def plan(ctx: Context, opts: BuildOptions) -> Plan:
+    request, version, _ = build_request(ctx, opts)
+    return plan_for(ctx, request, version)
 
 
 def check_builder(ctx: Context, request: BuildRequest) -> None:
@@ -117,7 +181,9 @@ def check_builder(ctx: Context, request: BuildRequest) -> None:
     missing = [p for p in request.platforms if supported and p not in supported]
     if request.multi_platform and driver == "docker":
         raise ToolUnavailable(
-            f"cannot build for {', '.join(request.platforms)} here", hint=MULTI_PLATFORM_HINT
+            f"cannot build for {', '.join(request.platforms)} with this machine's buildx builder "
+            f"(driver 'docker', platforms {', '.join(supported) or 'unknown'})",
+            hint=MULTI_PLATFORM_HINT,
         )
     if missing:
         raise ToolUnavailable(
@@ -128,21 +194,29 @@ def check_builder(ctx: Context, request: BuildRequest) -> None:
 
 
 def run(ctx: Context, opts: BuildOptions) -> BuildResult:
-    request, version, revision = build_request(ctx, opts)
     if opts.dry_run:
+        request, version, revision = build_request(ctx, opts)
         return BuildResult(
-            request.tags[0], "", str(version), revision, request, plan=plan(ctx, opts)
+            request.tags[0],
+            "",
+            str(version),
+            revision,
+            request,
+            plan=plan_for(ctx, request, version),
         )
+    request, version, revision = build_request(ctx, opts, with_cache=False)
     ctx.docker.ping()
     check_builder(ctx, request)
-    if request.cache_from and ctx.docker.image_id(request.cache_from[0]) is None:
-        request = BuildRequest(**{**request.__dict__, "cache_from": ()})
+    if ctx.config.image.cache_from_previous:
+        request = replace(request, cache_from=cache_sources(ctx, version))
     started = time.monotonic()
-    ctx.console.progress(f"building {request.tags[0]} from {request.context}")
+    ctx.console.progress(f"building {request.tags[0]} from {_shown(ctx, request.context)}")
+    if request.cache_from:
+        ctx.console.progress(f"cache from {', '.join(request.cache_from)}")
 
     def show(line: str) -> None:
-        # BuildKit's step headers ("#5 [2/4] COPY ...") are the progress worth showing
-        if re.match(r"^#\d+ \[", line) or " ERROR" in line:
+        # BuildKit's step headers ("#5 [2/4] COPY ...") and results are the progress worth showing
+        if re.match(r"^#\d+ (\[|CACHED|ERROR)", line):
             ctx.console.progress(line)
 
     with ctx.console.group(f"docker buildx build {request.tags[0]}"):

@@ -52,7 +52,14 @@ def plan(ctx: Context, opts: PushOptions) -> Plan:
         p.add(
             "login",
             f"{ctx.registry.server} as {creds.username} (password on stdin)",
-            ["docker", "login", "--username", creds.username, "--password-stdin", ctx.registry.server],
+            [
+                "docker",
+                "login",
+                "--username",
+                creds.username,
+                "--password-stdin",
+                ctx.registry.server,
+            ],
         )
     for ref in refs:
         p.add("push", f"{ref} (skipped if the registry already holds it)", ["docker", "push", ref])
@@ -95,7 +102,8 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
             raise RegistryError(f"pushed {ref} but the registry does not list it")
         if after.config_digest and after.config_digest != image_id:
             raise RegistryError(
-                f"{ref}: the registry holds {after.config_digest[:19]}, not the pushed {image_id[:19]}",
+                f"{ref}: the registry holds {after.config_digest[:19]}, "
+                f"not the pushed {image_id[:19]}",
                 hint="another push raced this one; push again",
             )
         pushed.append(PushedTag(ref, after.digest, skipped=False))

@@ -8,8 +8,9 @@ from pathlib import Path
 import semver
 
 from shipyard.context import Context
-from shipyard.fsutil import write_atomically
 from shipyard.errors import UsageError, VersionError
+from shipyard.fsutil import write_atomically
+from shipyard.plan import Plan
 from shipyard.versioning import BUMPS, bump, parse
 
 
@@ -27,20 +28,28 @@ class VersionResult:
     version: semver.Version
     written: bool
     file: Path
+    plan: Plan | None = None
 
 
 def version_file(ctx: Context) -> Path:
     return ctx.path(ctx.config.project.version_file)
 
 
+def _shown(ctx: Context, path: Path) -> str:
+    return str(path.relative_to(ctx.root)) if path.is_relative_to(ctx.root) else str(path)
+
+
 def read_current(ctx: Context) -> semver.Version:
     path = version_file(ctx)
-    rel = path.relative_to(ctx.root) if path.is_relative_to(ctx.root) else path
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise VersionError(f"{rel} does not exist", hint="create it with a version such as 0.1.0") from None
-    return parse(text, source=str(rel))
+        raise VersionError(
+            f"{_shown(ctx, path)} does not exist", hint="create it with a version such as 0.1.0"
+        ) from None
+    except OSError as exc:
+        raise VersionError(f"{_shown(ctx, path)}: cannot read: {exc.strerror}") from None
+    return parse(text, source=_shown(ctx, path))
 
 
 def run(ctx: Context, opts: VersionOptions) -> VersionResult:
@@ -48,15 +57,29 @@ def run(ctx: Context, opts: VersionOptions) -> VersionResult:
         raise UsageError("--bump and --set exclude each other", hint="use one of them")
     if opts.bump and opts.bump not in BUMPS:
         raise UsageError(f"unknown --bump {opts.bump!r}", hint=f"choose one of {', '.join(BUMPS)}")
+    # the requested value is checked before version.txt is even read: a bad --set never
+    # depends on, or touches, the file
+    wanted = parse(opts.set_to, source="--set") if opts.set_to else None
     current = read_current(ctx)
-    if opts.set_to:
-        new = parse(opts.set_to, source="--set")
+    path = version_file(ctx)
+    if wanted is not None:
+        new = wanted
+        how = f"--set {opts.set_to}"
     elif opts.bump:
         git = ctx.git.state() if opts.bump == "auto" else None
         new = bump(current, opts.bump, git)
+        how = f"--bump {opts.bump}"
     else:
-        return VersionResult(current, current, False, version_file(ctx))
-    write = not (opts.print_only or opts.dry_run)
-    if write and new != current:
-        write_atomically(version_file(ctx), f"{new}\n")
-    return VersionResult(current, new, write and new != current, version_file(ctx))
+        if opts.dry_run:
+            p = Plan("version")
+            p.add("read", f"{_shown(ctx, path)}: {current} (nothing to write)")
+            return VersionResult(current, current, False, path, plan=p)
+        return VersionResult(current, current, False, path)
+    if opts.dry_run:
+        p = Plan(f"version {how}")
+        p.add("write", f"{_shown(ctx, path)}: {current} -> {new}")
+        return VersionResult(current, new, False, path, plan=p)
+    write = not opts.print_only and new != current
+    if write:
+        write_atomically(path, f"{new}\n")
+    return VersionResult(current, new, write, path)

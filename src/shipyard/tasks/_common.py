@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from invoke import task
 from invoke.exceptions import Exit
+from invoke.tasks import task
 
 if TYPE_CHECKING:
     from shipyard.context import Context
@@ -45,7 +45,7 @@ class _Terminated(BaseException):
 
 
 def _install_signal_handlers() -> None:
-    def on_term(signum: int, frame: Any) -> None:
+    def on_term(_signum: int, _frame: Any) -> None:
         raise _Terminated()
 
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):

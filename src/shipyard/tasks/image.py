@@ -1,10 +1,19 @@
-"""Image tasks: version, build, tag, push, base-image."""
+"""Image tasks: version, build, tag, push."""
+
+# Invoke passes the context `c` and every flag (--debug is read by shipyard_task) to each task.
+# ruff: noqa: ARG001
 
 from __future__ import annotations
 
 from typing import Any
 
 from shipyard.tasks._common import context, shipyard_task
+
+REPOSITORY_HELP = "image repository (overrides ECR_REPOSITORY and the config's image.repository)"
+
+
+def _overrides(repository: str | None) -> dict[str, Any]:
+    return {"image.repository": repository}
 
 
 @shipyard_task(
@@ -18,8 +27,8 @@ def version(
     c: Any,
     env: str = "local",
     bump: str | None = None,
-    set: str | None = None,  # noqa: A002 - the flag is --set
-    print: bool = False,  # noqa: A002 - the flag is --print
+    set: str | None = None,
+    print: bool = False,
     dry_run: bool = False,
     debug: bool = False,
     json: bool = False,
@@ -29,16 +38,22 @@ def version(
 
     ctx = context(env)
     result = run(ctx, VersionOptions(bump=bump, set_to=set, print_only=print, dry_run=dry_run))
+    if result.plan:
+        result.plan.show(ctx.console)
+        return
     if json:
         ctx.console.json(
-            {"previous": str(result.previous), "version": str(result.version), "written": result.written}
+            {
+                "previous": str(result.previous),
+                "version": str(result.version),
+                "written": result.written,
+            }
         )
-    elif result.previous == result.version:
+    elif print or result.previous == result.version:
         ctx.console.line(str(result.version))
     else:
-        how = "written to" if result.written else "not written (--print/--dry-run):"
         ctx.console.line(f"{result.previous} -> {result.version}")
-        ctx.console.progress(f"{how} {result.file.name}")
+        ctx.console.progress(f"written to {result.file.name}")
     ctx.console.set_outputs({"version": str(result.version)})
 
 
@@ -47,6 +62,7 @@ def version(
         "version": "build this version instead of version.txt's",
         "build_arg": "KEY=VALUE passed to the build (repeatable)",
         "platform": "comma-separated platforms, e.g. linux/amd64,linux/arm64",
+        "repository": REPOSITORY_HELP,
     },
     iterable=["build_arg"],
 )
@@ -56,6 +72,7 @@ def build(
     version: str | None = None,
     build_arg: list[str] | None = None,
     platform: str | None = None,
+    repository: str | None = None,
     dry_run: bool = False,
     debug: bool = False,
     json: bool = False,
@@ -63,35 +80,59 @@ def build(
     """Build the app image with BuildKit: version/revision args, OCI labels, cache."""
     from shipyard.operations.build import BuildOptions, run
 
-    ctx = context(env)
+    ctx = context(env, overrides=_overrides(repository))
     platforms = tuple(p.strip() for p in platform.split(",") if p.strip()) if platform else None
-    result = run(
-        ctx,
-        BuildOptions(version=version, build_args=tuple(build_arg or ()), platforms=platforms, dry_run=dry_run),
+    options = BuildOptions(
+        version=version,
+        build_args=tuple(build_arg or ()),
+        platforms=platforms,
+        dry_run=dry_run,
     )
+    result = run(ctx, options)
     if result.plan:
         result.plan.show(ctx.console)
         return
     if json:
-        ctx.console.json({"image": result.image, "image_id": result.image_id, "version": result.version,
-                          "revision": result.revision, "seconds": round(result.seconds, 2)})
+        ctx.console.json(
+            {
+                "image": result.image,
+                "image_id": result.image_id,
+                "version": result.version,
+                "revision": result.revision,
+                "cache_from": list(result.request.cache_from),
+                "seconds": round(result.seconds, 2),
+            }
+        )
         return
     ctx.console.table(
         ["image", "id", "version", "revision", "time"],
-        [[result.image, result.image_id[7:19], result.version, result.revision[:7], f"{result.seconds:.1f}s"]],
+        [
+            [
+                result.image,
+                result.image_id.removeprefix("sha256:")[:12],
+                result.version,
+                result.revision[:7],
+                f"{result.seconds:.1f}s",
+            ]
+        ],
         title="build",
     )
     ctx.console.set_outputs({"image": result.image, "version": result.version})
 
 
 @shipyard_task(
-    help={"version": "tag this version instead of version.txt's", "latest": "also tag latest (never for a prerelease)"}
+    help={
+        "version": "tag this version instead of version.txt's",
+        "latest": "also tag latest (never for a prerelease)",
+        "repository": REPOSITORY_HELP,
+    }
 )
 def tag(
     c: Any,
     env: str = "local",
     version: str | None = None,
     latest: bool = False,
+    repository: str | None = None,
     dry_run: bool = False,
     debug: bool = False,
     json: bool = False,
@@ -99,25 +140,32 @@ def tag(
     """Apply the tag strategy (deploy/shipyard.toml [image.tags]) in the registry's namespace."""
     from shipyard.operations.tag import TagOptions, run
 
-    ctx = context(env)
+    ctx = context(env, overrides=_overrides(repository))
     result = run(ctx, TagOptions(version=version, latest=latest or None, dry_run=dry_run))
     if result.plan:
         result.plan.show(ctx.console)
         return
     if json:
-        ctx.console.json({"source": result.source, "tags": list(result.refs), "notes": list(result.notes)})
+        ctx.console.json(
+            {"source": result.source, "tags": list(result.refs), "notes": list(result.notes)}
+        )
         return
     ctx.console.table(["tag", "from"], [[r, result.source] for r in result.refs], title="tag")
 
 
 @shipyard_task(
-    help={"version": "push this version instead of version.txt's", "latest": "also push latest (never for a prerelease)"}
+    help={
+        "version": "push this version instead of version.txt's",
+        "latest": "also push latest (never for a prerelease)",
+        "repository": REPOSITORY_HELP,
+    }
 )
 def push(
     c: Any,
     env: str = "local",
     version: str | None = None,
     latest: bool = False,
+    repository: str | None = None,
     dry_run: bool = False,
     debug: bool = False,
     json: bool = False,
@@ -125,14 +173,21 @@ def push(
     """Log in (password on stdin), push every tag, print the digest; skip unchanged tags."""
     from shipyard.operations.push import PushOptions, run
 
-    ctx = context(env)
+    ctx = context(env, overrides=_overrides(repository))
     result = run(ctx, PushOptions(version=version, latest=latest or None, dry_run=dry_run))
     if result.plan:
         result.plan.show(ctx.console)
         return
     if json:
-        ctx.console.json({"digest": result.digest, "repository": result.repository,
-                          "tags": [{"ref": t.ref, "digest": t.digest, "skipped": t.skipped} for t in result.tags]})
+        ctx.console.json(
+            {
+                "digest": result.digest,
+                "repository": result.repository,
+                "tags": [
+                    {"ref": t.ref, "digest": t.digest, "skipped": t.skipped} for t in result.tags
+                ],
+            }
+        )
         return
     ctx.console.table(
         ["tag", "digest", "pushed"],
