@@ -1,0 +1,464 @@
+"""Safe ECR cleanup: keep what is released, deployed or young; delete the rest in batches.
+
+Kept, whatever else holds:
+- every image deployed in ANY environment whose config targets ECS: the task definitions of
+  each configured service's deployments and task sets, the newest ACTIVE revisions of its
+  family (what a rollback would start), and the digests its running tasks actually run;
+- the newest N semantic-version releases (cleanup.keep_releases);
+- images carrying a tag of cleanup.keep_tags (`latest`);
+- images that are no release (untagged, prerelease, sha-/date-only) younger than D days
+  (cleanup.untagged_days): an image pushed a moment ago may be about to be deployed;
+- the platform images of every kept multi-arch index.
+Everything else is deleted with batch_delete_image, 100 digests per call. If what is deployed
+somewhere cannot be read, nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import semver
+
+from shipyard.adapters.ecr import EcrRegistry, ImageDetail
+from shipyard.errors import AwsError, UsageError
+
+if TYPE_CHECKING:
+    from shipyard.adapters.aws import AwsClients
+    from shipyard.config.model import ShipyardConfig
+    from shipyard.console import Console
+    from shipyard.context import Context
+
+# Failures ECR reports that mean "this image must stay", not "the cleanup failed".
+BENIGN_FAILURES = frozenset({"ImageReferencedByManifestList", "ImageNotFound"})
+
+
+@dataclass(frozen=True)
+class EcrCleanupOptions:
+    dry_run: bool = False
+    keep_releases: int | None = None  # default: cleanup.keep_releases
+    untagged_days: int | None = None  # default: cleanup.untagged_days
+    # A configured ECS service that does not exist normally stops the cleanup: a typo in a
+    # cluster name must not make deployed images look unused.
+    allow_missing_services: bool = False
+
+
+@dataclass(frozen=True)
+class DeployedImage:
+    environment: str
+    service: str
+    source: str  # where we saw it: "deployment PRIMARY f:3", "running task", "revision f:2"
+    image: str  # the reference as ECS holds it
+    tag: str | None = None
+    digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    image: ImageDetail
+    keep: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class EcrCleanupResult:
+    repository: str  # <server>/<name>
+    decisions: tuple[Decision, ...]
+    deployed: tuple[DeployedImage, ...]
+    deleted: tuple[str, ...] = ()
+    failures: tuple[tuple[str, str, str], ...] = ()  # (digest, code, reason)
+    warnings: tuple[str, ...] = ()
+    dry_run: bool = False
+    seconds: float = 0.0
+    delete_calls: int = 0
+
+    @property
+    def to_delete(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if not d.keep)
+
+    @property
+    def kept(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.keep)
+
+    @property
+    def hard_failures(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple(f for f in self.failures if f[1] not in BENIGN_FAILURES)
+
+    @property
+    def ok(self) -> bool:
+        return not self.hard_failures
+
+
+# -- pure rules -------------------------------------------------------------------------------
+
+
+def release_of(tag: str) -> semver.Version | None:
+    """The release a tag names (1.2.3), or None for prereleases and other tags."""
+    try:
+        version = semver.Version.parse(tag)
+    except (ValueError, TypeError):
+        return None
+    return None if version.prerelease or version.build else version
+
+
+def parse_image_ref(ref: str) -> tuple[str | None, str, str | None, str | None]:
+    """host, repository, tag, digest of an image reference as ECS stores it."""
+    rest, _, digest = ref.partition("@")
+    host: str | None = None
+    first, slash, remainder = rest.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        host, rest = first, remainder
+    tag: str | None = None
+    name, colon, maybe_tag = rest.rpartition(":")
+    if colon and "/" not in maybe_tag:
+        rest, tag = name, maybe_tag
+    return host, rest, tag, digest or None
+
+
+def select(
+    images: Sequence[ImageDetail],
+    *,
+    keep_releases: int,
+    untagged_days: int,
+    keep_tags: Iterable[str] = ("latest",),
+    deployed_digests: Iterable[str] = (),
+    deployed_tags: Iterable[str] = (),
+    protected: Mapping[str, str] | None = None,
+    now: dt.datetime | None = None,
+) -> list[Decision]:
+    """Decide for every image (pure). `protected` maps digests to a reason to keep them
+    (e.g. platform images of a kept index)."""
+    now = now or dt.datetime.now(dt.UTC)
+    keep_tag_set = set(keep_tags)
+    digests = set(deployed_digests)
+    tags = set(deployed_tags)
+    protected = protected or {}
+    releases = sorted(
+        {v for image in images for t in image.tags if (v := release_of(t)) is not None},
+        reverse=True,
+    )
+    newest = set(releases[:keep_releases])
+    grace = dt.timedelta(days=untagged_days)
+    decisions: list[Decision] = []
+    for image in images:
+        image_releases = [v for t in image.tags if (v := release_of(t)) is not None]
+        shown = ", ".join(image.tags) or "untagged"
+        if image.digest in digests or tags.intersection(image.tags):
+            decisions.append(Decision(image, True, "deployed"))
+        elif kept_tags := sorted(keep_tag_set.intersection(image.tags)):
+            decisions.append(Decision(image, True, f"keeps tag {', '.join(kept_tags)}"))
+        elif newest.intersection(image_releases):
+            decisions.append(Decision(image, True, f"among the newest {keep_releases} releases"))
+        elif image.digest in protected:
+            decisions.append(Decision(image, True, protected[image.digest]))
+        elif image_releases:
+            decisions.append(
+                Decision(image, False, f"release {shown} older than the newest {keep_releases}")
+            )
+        elif now - image.pushed_at < grace:
+            decisions.append(Decision(image, True, f"{shown}: younger than {untagged_days} days"))
+        else:
+            decisions.append(
+                Decision(image, False, f"{shown}: no release, older than {untagged_days} days")
+            )
+    return decisions
+
+
+def index_children(manifest: Mapping[str, Any]) -> list[str]:
+    return [
+        str(m["digest"])
+        for m in manifest.get("manifests") or []
+        if isinstance(m, dict) and m.get("digest")
+    ]
+
+
+# -- what is deployed ---------------------------------------------------------------------------
+
+
+def deployed_images(
+    ctx: Context, *, allow_missing: bool = False
+) -> tuple[list[DeployedImage], list[str]]:
+    """Images deployed by every environment that targets ECS, read live from ECS.
+    Returns (images, warnings); raises when an environment cannot be read."""
+    from shipyard.adapters.aws import AwsClients
+    from shipyard.config.loader import known_environments, load_config
+
+    found: list[DeployedImage] = []
+    warnings: list[str] = []
+    clients: dict[str, AwsClients] = {}
+    for name in known_environments(ctx.root):
+        cfg = (
+            ctx.config
+            if name == ctx.environment
+            else load_config(name, root=ctx.root, environ=ctx.environ)
+        )
+        if cfg.target.kind not in ("ecs", "ecs-bluegreen"):
+            continue
+        key = cfg.aws.model_dump_json()
+        if key not in clients:
+            clients[key] = ctx.aws if cfg.aws == ctx.config.aws else AwsClients(cfg.aws)
+        images, missing = _environment_images(cfg, clients[key])
+        found.extend(images)
+        for what in missing:
+            message = f"environment {name}: {what} does not exist, so nothing is deployed there"
+            if not allow_missing:
+                raise UsageError(
+                    f"cannot tell what is deployed: {message}",
+                    hint="fix the target in deploy/environments/"
+                    f"{name}.toml, or pass allow_missing_services when it is truly not created yet",
+                )
+            warnings.append(message)
+    return found, warnings
+
+
+def _environment_images(
+    cfg: ShipyardConfig, aws: AwsClients
+) -> tuple[list[DeployedImage], list[str]]:
+    import botocore.exceptions as bx
+
+    from shipyard.adapters.aws import error_code, translate_errors
+
+    target = cfg.target
+    assert target.kind in ("ecs", "ecs-bluegreen")
+    cluster: str = target.cluster
+    services = [s.name for s in target.services]
+    keep_revisions: int = target.keep_revisions
+    ecs = aws.client("ecs")
+    env = cfg.environment
+    images: list[DeployedImage] = []
+    missing: list[str] = []
+    described: list[dict[str, Any]] = []
+    for start in range(0, len(services), 10):
+        try:
+            with translate_errors(f"ecs:DescribeServices {cluster}"):
+                try:
+                    response = ecs.describe_services(
+                        cluster=cluster, services=services[start : start + 10]
+                    )
+                except bx.ClientError as exc:
+                    if error_code(exc) == "ClusterNotFoundException":
+                        return [], [f"cluster {cluster}"]
+                    raise
+        except AwsError as exc:
+            raise AwsError(
+                f"cannot tell what environment {env} runs, so nothing is deleted: {exc.message}",
+                hint=exc.hint,
+            ) from None
+        described.extend(response.get("services") or [])
+        for failure in response.get("failures") or []:
+            missing.append(f"service {failure.get('arn', '?').rsplit('/', 1)[-1]} in {cluster}")
+    taskdefs: dict[str, tuple[str, str]] = {}  # arn -> (service, source)
+    for service in described:
+        name = str(service["serviceName"])
+        if service.get("status") == "INACTIVE":
+            missing.append(f"service {name} in {cluster} (INACTIVE)")
+            continue
+        if service.get("taskDefinition"):
+            taskdefs.setdefault(service["taskDefinition"], (name, "service task definition"))
+        for deployment in service.get("deployments") or []:
+            taskdefs.setdefault(
+                deployment["taskDefinition"], (name, f"deployment {deployment.get('status', '?')}")
+            )
+        for task_set in service.get("taskSets") or []:
+            taskdefs.setdefault(
+                task_set["taskDefinition"], (name, f"task set {task_set.get('status', '?')}")
+            )
+        family = _family(service.get("taskDefinition") or "")
+        if family:
+            with translate_errors(f"ecs:ListTaskDefinitions {family}"):
+                listed = ecs.list_task_definitions(
+                    familyPrefix=family, status="ACTIVE", sort="DESC", maxResults=keep_revisions
+                )
+            for arn in listed.get("taskDefinitionArns") or []:
+                taskdefs.setdefault(arn, (name, "recent revision (rollback target)"))
+        images.extend(_running_task_images(ecs, cluster, name, env))
+    for arn, (service_name, source) in taskdefs.items():
+        with translate_errors(f"ecs:DescribeTaskDefinition {arn}"):
+            taskdef = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        revision = f"{taskdef.get('family')}:{taskdef.get('revision')}"
+        for container in taskdef.get("containerDefinitions") or []:
+            ref = str(container.get("image", ""))
+            _, _, tag, digest = parse_image_ref(ref)
+            images.append(
+                DeployedImage(env, service_name, f"{source} {revision}", ref, tag, digest)
+            )
+    return images, missing
+
+
+def _running_task_images(ecs: Any, cluster: str, service: str, env: str) -> list[DeployedImage]:
+    """What running tasks actually run: ECS resolved a mutable tag to a digest at launch."""
+    from shipyard.adapters.aws import translate_errors
+
+    with translate_errors(f"ecs:ListTasks {cluster}/{service}"):
+        arns: list[str] = []
+        for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service):
+            arns.extend(page.get("taskArns") or [])
+    images: list[DeployedImage] = []
+    for start in range(0, len(arns), 100):
+        with translate_errors(f"ecs:DescribeTasks {cluster}"):
+            tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])
+        for task in tasks.get("tasks") or []:
+            for container in task.get("containers") or []:
+                ref = str(container.get("image", ""))
+                _, _, tag, digest = parse_image_ref(ref)
+                images.append(
+                    DeployedImage(
+                        env,
+                        service,
+                        "running task",
+                        ref,
+                        tag,
+                        container.get("imageDigest") or digest,
+                    )
+                )
+    return images
+
+
+def _family(taskdef_arn: str) -> str:
+    tail = taskdef_arn.rsplit("/", 1)[-1]
+    return tail.rsplit(":", 1)[0] if ":" in tail else tail
+
+
+def _ours(image: DeployedImage, repository: str) -> bool:
+    # Compared by repository name only: an image of a same-named repository elsewhere keeps a
+    # matching tag here too, which errs on the side of keeping.
+    _, name, _, _ = parse_image_ref(image.image)
+    return name == repository
+
+
+# -- the operation ----------------------------------------------------------------------------
+
+
+def run(ctx: Context, opts: EcrCleanupOptions) -> EcrCleanupResult:
+    from shipyard.config.model import EcrRegistryConfig
+
+    if not isinstance(ctx.config.registry, EcrRegistryConfig):
+        raise UsageError(
+            f"environment {ctx.environment} does not push to ECR (registry.kind = "
+            f"{ctx.config.registry.kind!r})",
+            hint="ECR cleanup runs for environments whose registry.kind is 'ecr'",
+        )
+    started = time.monotonic()
+    registry = ctx.registry
+    assert isinstance(registry, EcrRegistry)
+    name = ctx.config.image.repository
+    cfg = ctx.config.cleanup
+    keep_releases = opts.keep_releases if opts.keep_releases is not None else cfg.keep_releases
+    untagged_days = opts.untagged_days if opts.untagged_days is not None else cfg.untagged_days
+    if keep_releases < 1 or untagged_days < 0:
+        raise UsageError("keep_releases must be at least 1 and untagged_days at least 0")
+
+    ctx.console.progress(f"listing images of {registry.server}/{name}")
+    images = list(registry.iter_images(name))
+    ctx.console.progress("reading what every ECS environment runs")
+    deployed_all, warnings = deployed_images(
+        ctx, allow_missing=opts.allow_missing_services or opts.dry_run
+    )
+    deployed = [d for d in deployed_all if _ours(d, name)]
+    common = {
+        "keep_releases": keep_releases,
+        "untagged_days": untagged_days,
+        "keep_tags": cfg.keep_tags,
+        "deployed_digests": {d.digest for d in deployed if d.digest},
+        "deployed_tags": {d.tag for d in deployed if d.tag and not d.digest},
+    }
+    decisions = select(images, **common)  # type: ignore[arg-type]
+    # Platform images of a kept multi-arch index must stay with it.
+    kept_indexes = [d.image.digest for d in decisions if d.keep and d.image.is_index]
+    if kept_indexes:
+        protected: dict[str, str] = {}
+        for digest, manifest in registry.manifests(name, kept_indexes).items():
+            for child in index_children(manifest):
+                protected[child] = f"platform image of kept index {digest[7:19]}"
+        decisions = select(images, protected=protected, **common)  # type: ignore[arg-type]
+    if not opts.allow_missing_services and opts.dry_run and warnings:
+        warnings = [*warnings, "a real run refuses to delete while a configured service is missing"]
+    doomed = [d.image.digest for d in decisions if not d.keep]
+    result = EcrCleanupResult(
+        repository=f"{registry.server}/{name}",
+        decisions=tuple(decisions),
+        deployed=tuple(deployed),
+        warnings=tuple(warnings),
+        dry_run=opts.dry_run,
+    )
+    if opts.dry_run or not doomed:
+        return _with(result, seconds=time.monotonic() - started)
+    ctx.console.progress(f"deleting {len(doomed)} image(s) in batches of 100")
+    report = registry.delete_images(name, doomed)
+    return _with(
+        result,
+        deleted=report.deleted,
+        failures=report.failures,
+        delete_calls=report.calls,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _with(result: EcrCleanupResult, **changes: Any) -> EcrCleanupResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)
+
+
+def _row(decision: Decision) -> list[str]:
+    image = decision.image
+    return [
+        image.digest[7:19],
+        ", ".join(image.tags) or "-",
+        image.pushed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+        decision.reason,
+    ]
+
+
+def show(result: EcrCleanupResult, console: Console) -> None:
+    """Print what was (or would be) deleted and why the rest stays. Raises AwsError after
+    printing when ECR refused to delete some images, so the task exits non-zero."""
+    for warning in result.warnings:
+        console.warn(warning)
+    doomed = result.to_delete
+    verb = "would delete" if result.dry_run else "deleted"
+    if doomed:
+        console.table(
+            ["digest", "tags", "pushed (UTC)", "why"],
+            [_row(d) for d in doomed],
+            title=f"{'dry run: ' if result.dry_run else ''}{verb} from {result.repository}",
+        )
+    if result.deployed:
+        console.table(
+            ["environment", "service", "seen in", "image"],
+            sorted({(d.environment, d.service, d.source, d.image) for d in result.deployed}),
+            title="deployed (never deleted)",
+            summary=False,
+        )
+    reasons: dict[str, int] = {}
+    for decision in result.kept:
+        key = (
+            decision.reason.split(": ", 1)[-1]
+            if ": younger" in decision.reason
+            else decision.reason
+        )
+        reasons[key] = reasons.get(key, 0) + 1
+    if reasons:
+        console.table(
+            ["kept because", "images"], sorted(reasons.items()), title="kept", summary=False
+        )
+    count = len(doomed) if result.dry_run else len(result.deleted)
+    console.line(
+        f"{result.repository}: {len(result.decisions)} image(s), {len(result.kept)} kept, "
+        f"{count} {verb}" + ("" if result.dry_run else f" in {result.delete_calls} call(s)")
+    )
+    if result.dry_run:
+        console.line("dry run: nothing was changed")
+    for digest, code, reason in result.failures:
+        if code in BENIGN_FAILURES:
+            console.warn(f"{digest[7:19]} kept: {code} ({reason})")
+    hard = result.hard_failures
+    if hard:
+        digest, code, reason = hard[0]
+        raise AwsError(
+            f"ECR refused to delete {len(hard)} image(s), e.g. {digest[7:19]}: {code} {reason}",
+            hint="run inv cleanup again; if it persists check ecr:BatchDeleteImage permissions",
+        )
