@@ -1,0 +1,500 @@
+"""inv promote --from staging --to production: deploy the exact image live in the source
+environment to the target environment. Never rebuilt: the digest is read from what the source
+serves, the release tag is added to that same manifest in ECR (batch_get_image + put_image),
+and the target deploys `<repository>@<digest>`.
+
+Steps: locate (what serves in the source) -> tag (release tag on the same digest) -> deploy
+(under the target's lock) -> verify -> notify. A failed verify rolls the target back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shipyard.context import Context
+from shipyard.errors import AwsError, DeployFailed, RolledBack, UsageError
+from shipyard.pipelines.steptable import StepLog
+from shipyard.plan import Plan
+
+if TYPE_CHECKING:
+    from shipyard.targets.base import Artifact, DeployResult, Target
+
+ACCEPTED_MANIFESTS = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+]
+
+
+@dataclass(frozen=True)
+class PromoteOptions:
+    source: str
+    target: str
+    release_tag: str | None = None  # default: the live version, without its prerelease part
+    verify: bool = True
+    wait: bool = True
+    lock_wait: float = 0.0
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class LiveImage:
+    environment: str
+    repository: str  # ECR repository name
+    digest: str
+    tags: tuple[str, ...]
+    where: str  # e.g. "ecs service gamepulse-staging (task definition ...:12)"
+
+    @property
+    def version(self) -> str | None:
+        from shipyard.versioning import from_docker_tag
+
+        versions = [v for v in (from_docker_tag(t) for t in self.tags) if v is not None]
+        return str(max(versions)) if versions else None
+
+    @property
+    def revision(self) -> str:
+        return next((t[4:] for t in self.tags if t.startswith("sha-")), "")
+
+
+@dataclass
+class PromoteResult:
+    source: str
+    target: str
+    version: str = ""
+    digest: str = ""
+    image: str = ""
+    release_tag: str = ""
+    tag_action: str = ""
+    task_definition_arn: str | None = None
+    deployment_id: str | None = None
+    outcome: str = "failed"
+    steps: StepLog | None = None
+    plan: Plan | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline": "promote",
+            "from": self.source,
+            "to": self.target,
+            "version": self.version or None,
+            "release_tag": self.release_tag or None,
+            "digest": self.digest or None,
+            "image": self.image or None,
+            "task_definition_arn": self.task_definition_arn,
+            "deployment_id": self.deployment_id,
+            "outcome": self.outcome,
+            "steps": self.steps.as_list() if self.steps else [],
+        }
+
+
+# -- where the source's live image is -----------------------------------------------------------
+
+
+def _ecr(ctx: Context) -> Any:
+    from shipyard.adapters.ecr import EcrRegistry
+
+    registry = ctx.registry
+    if not isinstance(registry, EcrRegistry):
+        raise UsageError(
+            f"promote re-tags images in ECR; {ctx.environment} uses registry.kind="
+            f"{ctx.config.registry.kind}",
+            hint="promote between AWS environments (staging -> production); "
+            "locally use inv release",
+        )
+    return registry
+
+
+def _registry_id(ctx: Context) -> dict[str, str]:
+    account = getattr(ctx.config.registry, "account_id", None) or ctx.config.aws.account_id
+    return {"registryId": account} if account else {}
+
+
+def _task_definition_of(service: dict[str, Any]) -> str:
+    """The task definition that serves: the PRIMARY task set (CodeDeploy) or deployment."""
+    for task_set in service.get("taskSets") or []:
+        if task_set.get("status") == "PRIMARY":
+            return str(task_set["taskDefinition"])
+    for deployment in service.get("deployments") or []:
+        if deployment.get("status") == "PRIMARY":
+            if deployment.get("rolloutState") == "IN_PROGRESS":
+                raise UsageError(
+                    f"service {service['serviceName']} is still rolling out "
+                    f"{deployment.get('taskDefinition')}",
+                    hint="wait for that deployment to finish (inv status), then promote",
+                )
+            return str(deployment["taskDefinition"])
+    return str(service["taskDefinition"])
+
+
+def split_image(image: str) -> tuple[str, str | None, str | None]:
+    """'host/repo@sha256:..' or 'host/repo:tag' -> (repository name, tag, digest)."""
+    name, digest = image, None
+    if "@" in image:
+        name, digest = image.split("@", 1)
+    tag = None
+    if ":" in name.rsplit("/", 1)[-1]:
+        name, tag = name.rsplit(":", 1)
+    first, _, rest = name.partition("/")
+    # a registry host has a dot or a port; "team/app" is a repository with a namespace
+    repository = rest if rest and ("." in first or ":" in first) else name
+    return repository, tag, digest
+
+
+def _resolve_digest(ctx: Context, repository: str, tag: str) -> str:
+    from shipyard.adapters.aws import translate_errors
+
+    ecr = _ecr(ctx).client
+    with translate_errors(f"ecr:DescribeImages {repository}:{tag}"):
+        images = ecr.describe_images(
+            repositoryName=repository, imageIds=[{"imageTag": tag}], **_registry_id(ctx)
+        )["imageDetails"]
+    return str(images[0]["imageDigest"])
+
+
+def _tags_of(ctx: Context, repository: str, digest: str) -> tuple[str, ...]:
+    from shipyard.adapters.aws import translate_errors
+
+    ecr = _ecr(ctx).client
+    with translate_errors(f"ecr:DescribeImages {repository}@{digest[:19]}"):
+        images = ecr.describe_images(
+            repositoryName=repository, imageIds=[{"imageDigest": digest}], **_registry_id(ctx)
+        )["imageDetails"]
+    return tuple(images[0].get("imageTags") or ()) if images else ()
+
+
+def live_image(ctx: Context) -> LiveImage:
+    """The image the environment's ECS service(s) serve now, pinned by digest."""
+    from shipyard.adapters.aws import translate_errors
+
+    target = ctx.config.target
+    if target.kind == "local":
+        raise UsageError(
+            f"{ctx.environment} runs on this machine; promote reads an ECS service",
+            hint="promote between AWS environments, e.g. --from staging --to production",
+        )
+    names = [s.name for s in target.services]
+    ecs = ctx.aws.client("ecs")
+    with translate_errors(f"ecs:DescribeServices {target.cluster}"):
+        answer = ecs.describe_services(cluster=target.cluster, services=names)
+    found = {s["serviceName"]: s for s in answer.get("services", []) if s.get("status") == "ACTIVE"}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise UsageError(
+            f"{ctx.environment}: service {missing[0]} not found in cluster {target.cluster}",
+            hint="deploy it first (inv release --env "
+            + ctx.environment
+            + ") or fix target.services",
+        )
+    lives: list[LiveImage] = []
+    for svc_cfg in target.services:
+        arn = _task_definition_of(found[svc_cfg.name])
+        with translate_errors(f"ecs:DescribeTaskDefinition {arn}"):
+            taskdef = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        container = svc_cfg.container or ctx.config.taskdef.container
+        images = [c["image"] for c in taskdef["containerDefinitions"] if c["name"] == container]
+        if not images:
+            raise UsageError(
+                f"{arn} has no container {container!r}", hint="check taskdef.container"
+            )
+        repository, tag, digest = split_image(images[0])
+        if digest is None:
+            if tag is None:
+                raise UsageError(f"{images[0]} names neither a tag nor a digest")
+            digest = _resolve_digest(ctx, repository, tag)
+        lives.append(
+            LiveImage(
+                ctx.environment, repository, digest, (), f"ecs service {svc_cfg.name} ({arn})"
+            )
+        )
+    digests = {live.digest for live in lives}
+    if len(digests) > 1:
+        raise UsageError(
+            f"{ctx.environment}'s services run different images: "
+            + ", ".join(f"{live.where}: {live.digest[:19]}" for live in lives),
+            hint="release one version to every service before promoting",
+        )
+    first = lives[0]
+    return LiveImage(
+        first.environment,
+        first.repository,
+        first.digest,
+        _tags_of(ctx, first.repository, first.digest),
+        first.where,
+    )
+
+
+def release_tag_for(live: LiveImage, explicit: str | None) -> str:
+    from shipyard.versioning import docker_tag, parse
+
+    if explicit:
+        return docker_tag(parse(explicit, source="--version"))
+    version = live.version
+    if version is None:
+        raise UsageError(
+            f"the image live in {live.environment} ({live.digest[:19]}) carries no version tag",
+            hint="name the release with --version X.Y.Z",
+        )
+    return docker_tag(parse(version).finalize_version())
+
+
+# -- the release tag on the same manifest ------------------------------------------------------
+
+
+def add_release_tag(ctx: Context, repository: str, digest: str, tag: str) -> str:
+    """Put `tag` on the manifest `digest` already has: no pull, no push, no rebuild.
+    Returns 'added' or 'already there'; refuses to move a tag that names another image."""
+    import botocore.exceptions as bx
+
+    from shipyard.adapters.aws import client_error, translate_errors
+
+    ecr = _ecr(ctx).client
+    reg = _registry_id(ctx)
+    try:
+        current = ecr.describe_images(
+            repositoryName=repository, imageIds=[{"imageTag": tag}], **reg
+        )["imageDetails"]
+    except bx.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ImageNotFoundException":
+            raise client_error(f"ecr:DescribeImages {repository}:{tag}", exc) from None
+        current = []
+    if current:
+        if current[0]["imageDigest"] == digest:
+            return "already there"
+        raise UsageError(
+            f"{repository}:{tag} already names {current[0]['imageDigest'][:19]}, not {digest[:19]}",
+            hint="this version was released from another image; promote with a new --version",
+        )
+    with translate_errors(f"ecr:BatchGetImage {repository}@{digest[:19]}"):
+        got = ecr.batch_get_image(
+            repositoryName=repository,
+            imageIds=[{"imageDigest": digest}],
+            acceptedMediaTypes=ACCEPTED_MANIFESTS,
+            **reg,
+        )
+    if not got.get("images"):
+        reason = (got.get("failures") or [{}])[0].get("failureReason", "not found")
+        raise AwsError(f"ecr:BatchGetImage {repository}@{digest[:19]}: {reason}")
+    image = got["images"][0]
+    extra = {}
+    if image.get("imageManifestMediaType"):
+        extra["imageManifestMediaType"] = image["imageManifestMediaType"]
+    with translate_errors(f"ecr:PutImage {repository}:{tag}"):
+        ecr.put_image(
+            repositoryName=repository,
+            imageManifest=image["imageManifest"],
+            imageTag=tag,
+            imageDigest=digest,
+            **extra,
+            **reg,
+        )
+    return "added"
+
+
+# -- the pipeline ------------------------------------------------------------------------------
+
+
+def _plan(
+    from_ctx: Context, to_ctx: Context, live: LiveImage, tag: str, opts: PromoteOptions
+) -> Plan:
+    server = _ecr(to_ctx).server
+    image = f"{server}/{live.repository}@{live.digest}"
+    plan = Plan(f"promote {from_ctx.environment} -> {to_ctx.environment}")
+    plan.add("locate", f"{live.where}: {live.digest} (tags: {', '.join(live.tags) or '-'})")
+    plan.add("tag", f"{live.repository}:{tag} -> {live.digest} (batch_get_image + put_image)")
+    plan.add("lock", f"{to_ctx.environment} deploy lock")
+    plan.add("deploy", f"{image} to {to_ctx.config.target.kind} ({to_ctx.environment})")
+    if opts.verify and to_ctx.config.verify.url:
+        plan.add(
+            "verify", f"{len(to_ctx.config.verify.checks)} check(s) on {to_ctx.config.verify.url}"
+        )
+    plan.add("notify", "start, then success / failure / rollback")
+    plan.notes.append("the image is never rebuilt: the digest that passed staging is deployed")
+    return plan
+
+
+def run(
+    from_ctx: Context,
+    to_ctx: Context,
+    opts: PromoteOptions,
+    result: PromoteResult | None = None,
+    *,
+    target_factory: Callable[[Context], Target] | None = None,
+) -> PromoteResult:
+    from shipyard.notify import NotifyInfo, notify
+
+    if opts.source == opts.target:
+        raise UsageError(
+            "--from and --to name the same environment", hint="e.g. --from staging --to production"
+        )
+    result = result if result is not None else PromoteResult(opts.source, opts.target)
+    steps = StepLog(to_ctx.console)
+    result.steps = steps
+    names = ["locate", "tag", "deploy", "verify"]
+    try:
+        with steps.step("locate") as step:
+            live = live_image(from_ctx)
+            tag = release_tag_for(live, opts.release_tag)
+            if from_ctx.config.image.repository != to_ctx.config.image.repository:
+                raise UsageError(
+                    f"{opts.source} and {opts.target} use different repositories "
+                    f"({from_ctx.config.image.repository} vs {to_ctx.config.image.repository})",
+                    hint="promote needs one ECR repository shared by both environments",
+                )
+            server = _ecr(to_ctx).server
+            result.digest, result.release_tag, result.version = (
+                live.digest,
+                tag,
+                tag.replace("_", "+"),
+            )
+            result.image = f"{server}/{live.repository}@{live.digest}"
+            step.detail = f"{live.where}: {live.digest[:19]}"
+        if opts.dry_run:
+            result.plan = _plan(from_ctx, to_ctx, live, tag, opts)
+            result.outcome = "planned"
+            result.steps = None
+            return result
+
+        with steps.step("tag") as step:
+            result.tag_action = add_release_tag(to_ctx, live.repository, live.digest, tag)
+            step.detail = f"{tag} ({result.tag_action})"
+
+        from shipyard.locking import get_lock, held
+        from shipyard.targets import get_target
+        from shipyard.targets.base import Artifact
+
+        artifact = Artifact(
+            version=result.version, image=result.image, digest=live.digest, revision=live.revision
+        )
+        info = NotifyInfo(
+            version=result.version,
+            environment=to_ctx.environment,
+            digest=live.digest,
+            pipeline="promote",
+        )
+        notify(to_ctx, "start", info)
+        target = (target_factory or get_target)(to_ctx)
+        message = f"promote {result.version} from {opts.source}"
+        try:
+            with held(get_lock(to_ctx), message, wait=opts.lock_wait):
+                deployed = _deploy(steps, target, artifact, opts, message, result)
+                if (
+                    opts.verify
+                    and to_ctx.config.verify.url
+                    and deployed.outcome == "succeeded"
+                    and opts.wait
+                ):
+                    _verify_or_roll_back(steps, to_ctx, target, result, message)
+                elif opts.verify:
+                    steps.skip(
+                        "verify",
+                        "no verify.url configured" if not to_ctx.config.verify.url else "--no-wait",
+                    )
+                else:
+                    steps.skip("verify", "--no-verify")
+        except RolledBack as exc:
+            result.outcome = "rolled_back"
+            notify(to_ctx, "rollback", _with(info, steps, reason=exc.message))
+            raise
+        except BaseException as exc:
+            reason = getattr(exc, "message", "") or type(exc).__name__
+            notify(to_ctx, "failure", _with(info, steps, reason=str(reason)))
+            raise
+        result.outcome = "succeeded"
+        notify(to_ctx, "success", _with(info, steps, result=result))
+        return result
+    except BaseException:
+        steps.not_run(names)
+        if result.outcome != "rolled_back":
+            result.outcome = "failed"
+        raise
+
+
+def _with(
+    info: Any, steps: StepLog, *, reason: str = "", result: PromoteResult | None = None
+) -> Any:
+    from shipyard.notify import NotifyInfo
+
+    return NotifyInfo(
+        version=info.version,
+        environment=info.environment,
+        digest=info.digest,
+        pipeline=info.pipeline,
+        duration=steps.seconds,
+        reason=reason,
+        task_definition_arn=(result.task_definition_arn or "") if result else "",
+        deployment_id=(result.deployment_id or "") if result else "",
+    )
+
+
+def _deploy(
+    steps: StepLog,
+    target: Target,
+    artifact: Artifact,
+    opts: PromoteOptions,
+    message: str,
+    result: PromoteResult,
+) -> DeployResult:
+    from shipyard.targets.base import DeployOptions
+
+    with steps.step("deploy") as step:
+        deployed = target.deploy(
+            artifact, DeployOptions(wait=opts.wait, lock_held=True, message=message)
+        )
+        result.details = dict(deployed.details)
+        result.task_definition_arn = _detail(
+            deployed.details, "task_definition_arn", "taskDefinitionArn"
+        )
+        result.deployment_id = _detail(deployed.details, "deployment_id", "deploymentId")
+        step.detail = f"{deployed.outcome}" + (f": {deployed.message}" if deployed.message else "")
+        if deployed.outcome == "rolled_back":
+            raise RolledBack(f"deploy of {artifact.version} rolled back: {deployed.message}")
+        if deployed.outcome == "failed":
+            raise DeployFailed(f"deploy of {artifact.version} failed: {deployed.message}")
+    return deployed
+
+
+def _detail(details: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        if details.get(key):
+            return str(details[key])
+    return None
+
+
+def _verify_or_roll_back(
+    steps: StepLog,
+    ctx: Context,
+    target: Target,
+    result: PromoteResult,
+    message: str,
+) -> None:
+    from shipyard.operations.verify import VerifyOptions
+    from shipyard.operations.verify import run as verify
+    from shipyard.targets.base import DeployOptions
+
+    url = ctx.config.verify.url
+    assert url is not None
+    try:
+        with steps.step("verify") as step:
+            checked = verify(
+                VerifyOptions(url, result.version), ctx.config.verify, console=ctx.console
+            )
+            failed = [c for c in checked.checks if not c.ok]
+            step.detail = f"{len(checked.checks) - len(failed)}/{len(checked.checks)} checks passed"
+            if failed:
+                from shipyard.errors import VerifyFailed
+
+                raise VerifyFailed(f"{failed[0].name} on {failed[0].url}: {failed[0].detail}")
+    except DeployFailed as exc:
+        with steps.step("rollback") as step:
+            back = target.rollback(
+                None, DeployOptions(lock_held=True, message=f"{message}: {exc.message}")
+            )
+            step.detail = f"{back.version} {back.outcome}"
+        raise RolledBack(
+            f"{result.version} failed verification and was rolled back: {exc.message}"
+        ) from exc

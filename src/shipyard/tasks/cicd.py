@@ -1,0 +1,141 @@
+"""CI/CD tasks: ci, promote, setup-cicd, doctor."""
+
+# Invoke passes the context `c` and every flag (--debug is read by shipyard_task) to each task.
+# ruff: noqa: ARG001
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shipyard.tasks._common import context, shipyard_task
+
+if TYPE_CHECKING:
+    from shipyard.context import Context
+    from shipyard.pipelines.steptable import StepLog
+
+
+def _report(
+    ctx: Context, title: str, data: dict[str, Any], steps: StepLog | None, as_json: bool
+) -> None:
+    """The step table (stdout and job summary), the GitHub outputs, and --json for machines."""
+    if steps is not None:
+        steps.show(title)
+    ctx.console.set_outputs(
+        {
+            k: data.get(k) or ""
+            for k in (
+                "version",
+                "digest",
+                "image",
+                "task_definition_arn",
+                "deployment_id",
+                "outcome",
+            )
+        }
+    )
+    if as_json:
+        ctx.console.json(data)
+
+
+@shipyard_task(
+    help={
+        "version": "build this version instead of version.txt's",
+        "skip": "stages to skip (comma-separated): lint,typecheck,tests,dockerfile,build,tag,"
+        "push,scan",
+        "only": "comma-separated stages to run (all others skipped)",
+        "push": "push and scan even if this branch does not deploy",
+        "no_push": "never push or scan, whatever the branch",
+    }
+)
+def ci(
+    c: Any,
+    env: str = "local",
+    version: str | None = None,
+    skip: str | None = None,
+    only: str | None = None,
+    push: bool = False,
+    no_push: bool = False,
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Lint, typecheck, tests (nox), Dockerfile lint, build, tag; on deploy branches push + scan."""
+    from shipyard.errors import UsageError
+    from shipyard.pipelines import ci as pipeline
+
+    if push and no_push:
+        raise UsageError("--push and --no-push contradict each other")
+    opts = pipeline.CiOptions(
+        version=version,
+        skip=pipeline.parse_stage_list(skip, "--skip"),
+        only=pipeline.parse_stage_list(only, "--only"),
+        push=True if push else (False if no_push else None),
+        dry_run=dry_run,
+    )
+    ctx = context(env, quiet=json)
+    result = pipeline.CiResult(branch=None)
+    try:
+        pipeline.run(ctx, opts, result)
+    finally:
+        if result.plan is not None:
+            result.plan.show(ctx.console)
+        else:
+            _report(
+                ctx,
+                f"ci ({result.branch or 'detached HEAD'})",
+                result.as_dict(),
+                result.steps,
+                json,
+            )
+
+
+@shipyard_task(
+    help={
+        "from": "the environment whose live image is promoted (e.g. staging)",
+        "to": "the environment to deploy it to (e.g. production)",
+        "version": "the release tag to add (default: the live version without its prerelease part)",
+        "no_verify": "skip the HTTP checks after the deploy",
+        "no_wait": "start the deployment and return without waiting",
+        "lock_wait": "seconds to wait for the target's deploy lock",
+    }
+)
+def promote(
+    c: Any,
+    from_: str = "staging",
+    to: str = "production",
+    version: str | None = None,
+    no_verify: bool = False,
+    no_wait: bool = False,
+    lock_wait: int = 0,
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Deploy the exact digest live in --from to --to (never rebuilt), adding the release tag."""
+    from shipyard.pipelines import promote as pipeline
+
+    source_ctx = context(from_, quiet=json)
+    target_ctx = context(to, quiet=json)
+    opts = pipeline.PromoteOptions(
+        source=from_,
+        target=to,
+        release_tag=version,
+        verify=not no_verify,
+        wait=not no_wait,
+        lock_wait=float(lock_wait),
+        dry_run=dry_run,
+    )
+    result = pipeline.PromoteResult(from_, to)
+    try:
+        pipeline.run(source_ctx, target_ctx, opts, result)
+    finally:
+        if result.plan is not None:
+            result.plan.show(target_ctx.console)
+            if json:
+                target_ctx.console.json(result.as_dict())
+        else:
+            _report(target_ctx, f"promote {from_} -> {to}", result.as_dict(), result.steps, json)
+
+
+# promote names two environments (--from/--to) instead of the common --env
+promote.help.pop("env", None)
