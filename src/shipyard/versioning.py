@@ -75,6 +75,9 @@ def auto(current: semver.Version, git: GitState) -> semver.Version:
 def branch_label(branch: str) -> str:
     """A branch name as a semver prerelease identifier: feature/Login_2 -> feature-login-2."""
     label = re.sub(r"[^0-9A-Za-z-]+", "-", branch).strip("-").lower()
+    if label.isdigit():
+        # an all-digit identifier is numeric in SemVer (no leading zeros, compared as a number)
+        label = f"branch-{label}"
     return label or "branch"
 
 

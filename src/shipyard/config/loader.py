@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from shipyard.config.base import SecretRef
 from shipyard.config.merge import Path_, deep_merge, set_path
 from shipyard.config.model import ShipyardConfig
 from shipyard.errors import ConfigError, UsageError
@@ -126,6 +127,14 @@ def _describe(
         what = "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
     elif kind == "missing":
         what = "required value is missing"
+    elif _is_secret_field(loc, data):
+        # whatever was written there may be the secret itself: never echo it back
+        what = (
+            "expected a secret reference such as { env = \"NAME\" }, { file = \"path\" }, "
+            '{ ssm = "/param" } or { secretsmanager = "arn:..." }, never the value itself'
+        )
+        if first["msg"].startswith("Value error"):
+            what = first["msg"].removeprefix("Value error, ")
     else:
         got = first.get("input")
         shown = "" if isinstance(got, dict | list) else f", got {got!r}"
@@ -175,6 +184,22 @@ def _allowed_keys(parent: tuple[str | int, ...], data: dict[str, Any]) -> list[s
         node = node.get(part) if isinstance(node, dict) else None
         model = _field_model(model, str(part), node)
     return sorted(model.model_fields) if model else []
+
+
+def _is_secret_field(loc: tuple[str | int, ...], data: dict[str, Any]) -> bool:
+    if not loc:
+        return False
+    model: type[BaseModel] | None = ShipyardConfig
+    node: Any = data
+    for part in loc[:-1]:
+        if model is None:
+            return False
+        node = node.get(part) if isinstance(node, dict) else None
+        model = _field_model(model, str(part), node)
+    if model is None:
+        return False
+    node = node.get(loc[-1]) if isinstance(node, dict) else None
+    return _field_model(model, str(loc[-1]), node) is SecretRef
 
 
 def _field_model(model: type[BaseModel], name: str, node: Any) -> type[BaseModel] | None:
