@@ -52,6 +52,9 @@ class ScanConfig(Section):
     timeout_seconds: float = Field(default=600, gt=0)
     poll_seconds: float = Field(default=5, gt=0)
     allowlist: list[AllowlistEntry] = Field(default_factory=list)
+    # ECR cannot scan some images (FROM scratch, unknown package managers): fail the gate,
+    # or warn and pass once you have checked such images another way.
+    unsupported: Literal["fail", "warn"] = "fail"
 
 
 class CleanupConfig(Section):
