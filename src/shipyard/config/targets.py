@@ -18,7 +18,14 @@ class LocalTargetConfig(Section):
     drain_seconds: float = Field(default=2.0, ge=0)
     healthy_timeout_seconds: float = Field(default=60.0, gt=0)
     keep_releases: int = Field(default=3, ge=1)
-    network: str | None = None  # default: shipyard-<environment>
+    network: str | None = None  # default: shipyard-<stack>
+    # names containers, network and volumes; default: <image repository>-<environment>
+    stack: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+    stop_timeout_seconds: int = Field(default=10, ge=0)  # unless stopTimeout says
+    # pull images the engine lacks from any registry (off: only from the configured registry;
+    # a non-essential container whose image is missing is then skipped with a warning)
+    pull_missing_images: bool = False
+    nginx: str = "nginx"  # the nginx binary
 
 
 class EcsServiceConfig(Section):

@@ -88,7 +88,11 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
                 )
                 raise Exit(code=1) from None
 
-        return task(*args, help=help_, **kwargs)(wrapper)
+        import inspect
+
+        # the common help only for flags this task has (invoke rejects help for unknown ones)
+        params = inspect.signature(fn).parameters
+        return task(*args, help={k: v for k, v in help_.items() if k in params}, **kwargs)(wrapper)
 
     return decorate
 

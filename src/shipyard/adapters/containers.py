@@ -1,0 +1,268 @@
+"""Containers, networks and volumes of the local target, through python-on-whales (imported
+lazily, like adapters/docker.py). Secrets reach a container through an --env-file that only
+root can read and that is deleted as soon as the container is created: never on a command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.adapters.docker import ENGINE_HINT, DockerEngine, docker_error_text
+from shipyard.errors import DeployFailed, ToolUnavailable
+from shipyard.secrets import Secret
+from shipyard.targets.local_spec import ContainerSpec
+
+LABEL_PREFIX = "dev.shipyard"
+LABEL_STACK = f"{LABEL_PREFIX}.stack"
+LABEL_ENV = f"{LABEL_PREFIX}.environment"
+LABEL_RELEASE = f"{LABEL_PREFIX}.release"
+LABEL_VERSION = f"{LABEL_PREFIX}.version"
+LABEL_CONTAINER = f"{LABEL_PREFIX}.container"
+
+
+def _whales() -> Any:
+    import python_on_whales
+
+    return python_on_whales
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    status: str  # created, running, exited, ...
+    health: str | None  # starting, healthy, unhealthy, or None without a health check
+    exit_code: int | None
+    last_health_output: str = ""
+    first_failed_check: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    name: str
+    status: str
+    labels: Mapping[str, str]
+    image_id: str
+
+    @property
+    def release(self) -> str:
+        return self.labels.get(LABEL_RELEASE, "")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]
+    created: dt.datetime | None
+
+
+class Containers:
+    def __init__(self, engine: DockerEngine) -> None:
+        self.engine = engine
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        w = _whales()
+        try:
+            return fn()
+        except w.exceptions.DockerException as exc:
+            text = docker_error_text(exc)
+            if "Cannot connect to the Docker daemon" in text:
+                raise ToolUnavailable(
+                    "the Docker engine is not answering", hint=ENGINE_HINT
+                ) from None
+            raise DeployFailed(f"docker {what} failed: {text}") from None
+
+    @property
+    def client(self) -> Any:
+        return self.engine.client
+
+    # -- networks and volumes --------------------------------------------------------------
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
+        if self._call("network inspect", lambda: self.client.network.exists(name)):
+            return
+        w = _whales()
+        try:
+            self.client.network.create(name, labels=dict(labels))
+        except w.exceptions.DockerException as exc:
+            # another process may have created it a moment ago
+            if not self.client.network.exists(name):
+                raise DeployFailed(
+                    f"docker network create {name} failed: {docker_error_text(exc)}"
+                ) from None
+
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        if self._call("volume inspect", lambda: self.client.volume.exists(name)):
+            return
+        self._call("volume create", lambda: self.client.volume.create(name, labels=dict(labels)))
+
+    def remove_network(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            self.client.network.remove(name)
+
+    # -- images ----------------------------------------------------------------------------
+    def image_present(self, ref: str) -> bool:
+        return self.engine.image_id(ref) is not None
+
+    def images(self, repositories: Sequence[str]) -> list[ImageInfo]:
+        wanted = set(repositories)
+        found: dict[str, ImageInfo] = {}
+        for image in self._call("image ls", lambda: self.client.image.list()):
+            tags = tuple(t for t in (image.repo_tags or []) if t.rsplit(":", 1)[0] in wanted)
+            digests = [d for d in (image.repo_digests or []) if d.split("@", 1)[0] in wanted]
+            if tags or digests:
+                found[str(image.id)] = ImageInfo(str(image.id), tags, image.created)
+        return list(found.values())
+
+    def remove_image(self, image_id: str) -> str | None:
+        """Remove an image with all its tags; the reason when Docker refuses."""
+        w = _whales()
+        try:
+            self.client.image.remove(image_id, force=True, prune=True)
+        except w.exceptions.DockerException as exc:
+            return docker_error_text(exc)
+        return None
+
+    # -- containers ------------------------------------------------------------------------
+    def run(
+        self,
+        spec: ContainerSpec,
+        *,
+        name: str,
+        network: str,
+        labels: Mapping[str, str],
+        secrets: Mapping[str, Secret],
+        pull: bool,
+        stop_timeout: int = 10,
+    ) -> str:
+        """Create and start a container for `spec`, detached; returns its id."""
+        env_file: str | None = None
+        if secrets:
+            fd, env_file = tempfile.mkstemp(prefix="shipyard-env-", suffix=".env")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                os.fchmod(fh.fileno(), 0o600)
+                for key, value in secrets.items():
+                    fh.write(f"{key}={value.reveal()}\n")
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "detach": True,
+            "labels": dict(labels),
+            "networks": [network],
+            "network_aliases": [spec.name],
+            "envs": dict(spec.environment),
+            "publish": [("127.0.0.1::" + str(p),) for p in spec.ports],
+            "pull": "missing" if pull else "never",
+            "read_only": spec.read_only,
+            "volumes": [(m.volume, m.path, "ro" if m.read_only else "rw") for m in spec.mounts],
+        }
+        if env_file:
+            kwargs["env_files"] = [env_file]
+        command = list(spec.command)
+        if spec.entrypoint:
+            kwargs["entrypoint"] = spec.entrypoint[0]
+            command = [*spec.entrypoint[1:], *command]
+        if spec.health:
+            h = spec.health
+            kwargs.update(
+                health_cmd=h.command,
+                health_interval=h.interval,
+                health_timeout=h.timeout,
+                health_retries=h.retries,
+                health_start_period=h.start_period,
+            )
+        if spec.user:
+            kwargs["user"] = spec.user
+        if spec.workdir:
+            kwargs["workdir"] = spec.workdir
+        # set at creation: `docker stop` then waits this long (python-on-whales cannot pass
+        # --time in a form the current CLI accepts)
+        kwargs["stop_timeout"] = int(
+            spec.stop_timeout if spec.stop_timeout is not None else stop_timeout
+        )
+        if spec.init:
+            kwargs["init"] = True
+        try:
+            container = self._call(
+                f"run {spec.name}", lambda: self.client.container.run(spec.image, command, **kwargs)
+            )
+        finally:
+            if env_file:
+                Path(env_file).unlink(missing_ok=True)
+        return str(container.id)
+
+    def state(self, name: str) -> ContainerState:
+        c = self._call("inspect", lambda: self.client.container.inspect(name))
+        st = c.state
+        health = st.health
+        last = ""
+        first_failed: dt.datetime | None = None
+        if health and health.log:
+            last = (health.log[-1].output or "").strip()
+            failed = [e for e in health.log if e.exit_code not in (0, None)]
+            if failed:
+                first_failed = failed[0].start
+        return ContainerState(
+            name=name,
+            status=str(st.status or ""),
+            health=str(health.status) if health and health.status else None,
+            exit_code=st.exit_code,
+            last_health_output=last,
+            first_failed_check=first_failed,
+        )
+
+    def host_port(self, name: str, container_port: int) -> int:
+        c = self._call("inspect", lambda: self.client.container.inspect(name))
+        bindings = (c.network_settings.ports or {}).get(f"{container_port}/tcp") or []
+        for b in bindings:
+            host_ip = b.get("HostIp") if isinstance(b, dict) else getattr(b, "host_ip", None)
+            port = b.get("HostPort") if isinstance(b, dict) else getattr(b, "host_port", None)
+            if port and host_ip in ("127.0.0.1", None, ""):
+                return int(port)
+        raise DeployFailed(f"container {name} publishes no host port for {container_port}/tcp")
+
+    def logs_tail(self, name: str, lines: int = 20) -> str:
+        w = _whales()
+        try:
+            return str(self.client.container.logs(name, tail=lines))
+        except w.exceptions.DockerException:
+            return ""
+
+    def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        filters = [("label", f"{k}={v}") for k, v in labels.items()]
+        found = self._call("ps", lambda: self.client.container.list(all=True, filters=filters))
+        return [
+            ContainerInfo(
+                name=str(c.name),
+                status=str(c.state.status or ""),
+                labels=dict(c.config.labels or {}),
+                image_id=str(c.image),
+            )
+            for c in found
+        ]
+
+    def start(self, names: Sequence[str]) -> None:
+        if names:
+            self._call("start", lambda: self.client.container.start(list(names)))
+
+    def stop(self, names: Sequence[str]) -> None:
+        """docker stop: SIGTERM, then SIGKILL after each container's stop timeout."""
+        if names:
+            self._call("stop", lambda: self.client.container.stop(list(names)))
+
+    def remove(self, names: Sequence[str]) -> None:
+        """Force-remove containers (stopping them if needed); missing ones are fine."""
+        w = _whales()
+        for name in names:
+            try:
+                self.client.container.remove(name, force=True, volumes=False)
+            except w.exceptions.NoSuchContainer:
+                continue
+            except w.exceptions.DockerException as exc:
+                if "No such container" in docker_error_text(exc):
+                    continue
+                raise DeployFailed(f"docker rm {name} failed: {docker_error_text(exc)}") from None

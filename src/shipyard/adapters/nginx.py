@@ -1,0 +1,248 @@
+"""The local environment's reverse proxy: a Debian nginx that shipyard runs itself, with its own
+configuration, pid file and logs in the environment's state directory.
+
+Switching traffic rewrites one included file (upstream.conf) and asks nginx to reload
+(`nginx -s reload`): the master starts workers with the new upstream and lets the old ones
+finish the requests they hold, so no request is dropped. nginx itself answers
+/.shipyard/release with the release it routes to, which is how a switch is confirmed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.errors import DeployFailed, ToolUnavailable
+from shipyard.fsutil import write_atomically
+
+RELEASE_PATH = "/.shipyard/release"
+NO_RELEASE = "none"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    release_id: str
+    host: str
+    port: int
+
+
+def render_main(prefix: Path) -> str:
+    """nginx.conf: everything nginx writes stays under `prefix`."""
+    tmp = prefix / "tmp"
+    return f"""# written by shipyard; the routing lives in upstream.conf
+worker_processes 1;
+daemon on;
+pid {prefix / "nginx.pid"};
+error_log {prefix / "error.log"} warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {prefix / "access.log"};
+    client_body_temp_path {tmp / "client"};
+    proxy_temp_path {tmp / "proxy"};
+    fastcgi_temp_path {tmp / "fastcgi"};
+    uwsgi_temp_path {tmp / "uwsgi"};
+    scgi_temp_path {tmp / "scgi"};
+    include {prefix / "upstream.conf"};
+}}
+"""
+
+
+def render_upstream(bind: str, port: int, upstream: Upstream | None) -> str:
+    release = upstream.release_id if upstream else NO_RELEASE
+    if upstream is None:
+        route = '        return 503 "no release is live in this environment\\n";'
+        block = ""
+    else:
+        block = f"upstream shipyard_live {{\n    server {upstream.host}:{upstream.port};\n}}\n"
+        route = (
+            "        proxy_pass http://shipyard_live;\n"
+            "        proxy_set_header Host $host;\n"
+            "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+            "        proxy_connect_timeout 2s;\n"
+            "        proxy_read_timeout 60s;"
+        )
+    return f"""# release {release}
+{block}server {{
+    listen {bind}:{port};
+    add_header X-Shipyard-Release "{release}" always;
+    location = {RELEASE_PATH} {{
+        default_type text/plain;
+        return 200 "{release}\\n";
+    }}
+    location / {{
+{route}
+    }}
+}}
+"""
+
+
+class NginxProxy:
+    def __init__(self, state_dir: Path, *, bind: str, port: int, binary: str = "nginx") -> None:
+        self.prefix = state_dir / "nginx"
+        self.bind = bind
+        self.port = port
+        self.binary = binary
+
+    @property
+    def conf(self) -> Path:
+        return self.prefix / "nginx.conf"
+
+    @property
+    def upstream_conf(self) -> Path:
+        return self.prefix / "upstream.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.prefix / "nginx.pid"
+
+    @property
+    def url(self) -> str:
+        host = self.bind if self.bind not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    # -- process ---------------------------------------------------------------------------
+    def _exe(self) -> str:
+        found = shutil.which(self.binary) or shutil.which(self.binary, path="/usr/sbin:/sbin")
+        if not found:
+            raise ToolUnavailable(
+                f"{self.binary} is not installed",
+                hint="run scripts/bootstrap.sh (apt-get install nginx)",
+            )
+        return found
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = [
+            self._exe(),
+            "-p",
+            str(self.prefix),
+            "-c",
+            str(self.conf),
+            "-e",
+            str(self.prefix / "error.log"),
+            *args,
+        ]
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        except subprocess.TimeoutExpired:
+            raise ToolUnavailable(f"nginx {' '.join(args)} did not finish in 20s") from None
+
+    def pid(self) -> int | None:
+        """The master's pid when our nginx runs (checked against its command line)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return None
+        return pid if str(self.conf) in cmdline else None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def _prepare_files(self) -> None:
+        tmp = self.prefix / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        # workers run as an unprivileged user when the master is root: they buffer here
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o1777)  # noqa: S103 - sticky and only nginx's buffers, like /tmp
+        write_atomically(self.conf, render_main(self.prefix))
+
+    def _check(self) -> None:
+        proc = self._run("-t", "-q")
+        if proc.returncode != 0:
+            lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+            raise DeployFailed(
+                f"nginx rejected {self.upstream_conf}: {lines[-1] if lines else 'unknown error'}"
+            )
+
+    def ensure_started(self, upstream: Upstream | None) -> bool:
+        """Start nginx routing to `upstream` unless it runs already; True if started."""
+        if self.running():
+            return False
+        self._prepare_files()
+        write_atomically(self.upstream_conf, render_upstream(self.bind, self.port, upstream))
+        self._check()
+        proc = self._run()
+        if proc.returncode != 0:
+            lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+            detail = lines[-1] if lines else f"exit {proc.returncode}"
+            hint = None
+            if "Address already in use" in detail:
+                hint = f"another program listens on {self.bind}:{self.port}; set target.proxy_port"
+            raise ToolUnavailable(f"cannot start nginx: {detail}", hint=hint)
+        self.wait_serving(upstream.release_id if upstream else NO_RELEASE)
+        return True
+
+    def switch(self, upstream: Upstream | None, *, timeout: float = 10.0) -> None:
+        """Route to `upstream` (None: answer 503) and return once nginx confirms it."""
+        if not self.running():
+            self.ensure_started(upstream)
+            return
+        previous = self.upstream_conf.read_text() if self.upstream_conf.exists() else None
+        self._prepare_files()
+        write_atomically(self.upstream_conf, render_upstream(self.bind, self.port, upstream))
+        try:
+            self._check()
+        except DeployFailed:
+            if previous is not None:
+                write_atomically(self.upstream_conf, previous)
+            raise
+        proc = self._run("-s", "reload")
+        if proc.returncode != 0:
+            raise DeployFailed(f"nginx reload failed: {(proc.stderr or '').strip()[-200:]}")
+        self.wait_serving(upstream.release_id if upstream else NO_RELEASE, timeout=timeout)
+
+    def serving(self, timeout: float = 2.0) -> str | None:
+        """The release nginx routes to right now (asked over HTTP), None if it does not answer."""
+        try:
+            with urllib.request.urlopen(self.url + RELEASE_PATH, timeout=timeout) as resp:  # noqa: S310
+                return str(resp.read().decode().strip())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def wait_serving(self, release: str, *, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        seen: str | None = None
+        while time.monotonic() < deadline:
+            seen = self.serving()
+            if seen == release:
+                return
+            time.sleep(0.05)
+        raise DeployFailed(
+            f"nginx did not start routing to {release} within {timeout:.0f}s (it answers {seen!r})",
+            hint=f"see {self.prefix / 'error.log'}",
+        )
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop our nginx (graceful quit, then TERM); True if one was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        self._run("-s", "quit")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not Path(f"/proc/{pid}").exists():
+                return True
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        return True
+
+    def routed_release(self) -> str | None:
+        """The release upstream.conf routes to (what nginx serves once it has reloaded)."""
+        try:
+            first = self.upstream_conf.read_text().splitlines()[0]
+        except (OSError, IndexError):
+            return None
+        release = first.removeprefix("# release ").strip()
+        return None if release == NO_RELEASE else release

@@ -1,0 +1,210 @@
+"""Per-environment release history: what was released, when, by whom, and how it ended.
+
+One JSON file per environment (<state_dir>/history.json), rewritten whole through
+fsutil.write_json_atomically (temp file, fsync, rename), so a kill -9 at any moment leaves
+either the previous or the next content, never a torn file. Only the holder of the
+environment's deploy lock writes it; readers need no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from shipyard.errors import StateUnknown
+from shipyard.fsutil import write_json_atomically
+
+RecordOutcome = Literal["in_progress", "succeeded", "failed", "rolled_back", "interrupted"]
+FILE_NAME = "history.json"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def current_actor(environ: Mapping[str, str]) -> str:
+    """Who releases: the CI actor, else the user running shipyard."""
+    found = environ.get("GITHUB_ACTOR") or environ.get("USER") or environ.get("LOGNAME")
+    if not found:
+        with contextlib.suppress(Exception):
+            found = getpass.getuser()
+    return found or "unknown"
+
+
+def new_release_id() -> str:
+    """Sortable by time, unique enough for one environment, valid in Docker names."""
+    return dt.datetime.now(dt.UTC).strftime("r%Y%m%d%H%M%S") + secrets.token_hex(2)
+
+
+@dataclass(frozen=True)
+class Release:
+    release_id: str
+    version: str
+    digest: str  # manifest digest the image is pinned by
+    image: str  # the reference deployed
+    taskdef_hash: str
+    commit: str
+    actor: str
+    started_at: str
+    kind: Literal["deploy", "rollback"] = "deploy"
+    outcome: RecordOutcome = "in_progress"
+    finished_at: str | None = None
+    message: str = ""
+    image_id: str = ""  # local image id (config digest), what cleanup keeps
+    replaces: str | None = None  # the release that was live when this one started
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Release:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class HistoryState:
+    live: str | None  # release id the proxy serves
+    releases: tuple[Release, ...]  # oldest first
+
+    def get(self, release_id: str | None) -> Release | None:
+        if release_id is None:
+            return None
+        return next((r for r in self.releases if r.release_id == release_id), None)
+
+    @property
+    def live_release(self) -> Release | None:
+        return self.get(self.live)
+
+    def newest_first(self) -> list[Release]:
+        return list(reversed(self.releases))
+
+    def succeeded_versions(self) -> list[str]:
+        seen: list[str] = []
+        for r in self.newest_first():
+            if r.outcome == "succeeded" and r.version not in seen:
+                seen.append(r.version)
+        return seen
+
+    def rollback_target(self) -> Release | None:
+        """The previous good release: the newest succeeded one that is not live, not the same
+        image as live, and not an image a later rollback moved away from."""
+        live = self.live_release
+        abandoned: set[str] = set()
+        for r in self.newest_first():
+            if r.kind == "rollback" and r.outcome == "succeeded":
+                replaced = self.get(r.replaces)
+                if replaced is not None:
+                    abandoned.add(replaced.digest)
+            if r.outcome != "succeeded" or r.release_id == self.live:
+                continue
+            if live is not None and r.digest == live.digest:
+                continue
+            if r.digest in abandoned:
+                continue
+            return r
+        return None
+
+    def latest_succeeded(self, version: str) -> Release | None:
+        return next(
+            (r for r in self.newest_first() if r.version == version and r.outcome == "succeeded"),
+            None,
+        )
+
+
+class History:
+    def __init__(self, state_dir: Path, environment: str) -> None:
+        self.path = state_dir / FILE_NAME
+        self.environment = environment
+
+    def read(self) -> HistoryState:
+        try:
+            raw = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return HistoryState(None, ())
+        except (OSError, ValueError) as exc:
+            raise StateUnknown(
+                f"{self.path}: release history is unreadable: {exc}",
+                hint="restore it from a backup or move it away to start a new history",
+            ) from None
+        releases = tuple(Release.from_dict(r) for r in raw.get("releases", []))
+        return HistoryState(raw.get("live"), releases)
+
+    def _write(self, state: HistoryState) -> None:
+        write_json_atomically(
+            self.path,
+            {
+                "environment": self.environment,
+                "live": state.live,
+                "releases": [r.as_dict() for r in state.releases],
+            },
+        )
+
+    def begin(self, release: Release) -> None:
+        state = self.read()
+        self._write(HistoryState(state.live, (*state.releases, release)))
+
+    def finish(
+        self,
+        release_id: str,
+        outcome: RecordOutcome,
+        *,
+        message: str | None = None,
+        live: str | Literal[False] | None = False,
+        **details: Any,
+    ) -> Release:
+        """Set a release's outcome (and, unless live is False, which release is live) in one
+        atomic write."""
+        state = self.read()
+        updated: list[Release] = []
+        found: Release | None = None
+        for r in state.releases:
+            if r.release_id == release_id:
+                r = replace(
+                    r,
+                    outcome=outcome,
+                    finished_at=now_iso(),
+                    message=r.message if message is None else message,
+                    details={**r.details, **details},
+                )
+                found = r
+            updated.append(r)
+        if found is None:
+            raise StateUnknown(f"release {release_id} is not in {self.path}")
+        new_live = state.live if live is False else live
+        self._write(HistoryState(new_live, tuple(updated)))
+        return found
+
+    def set_live(self, release_id: str | None) -> None:
+        state = self.read()
+        if state.live != release_id:
+            self._write(HistoryState(release_id, state.releases))
+
+    def mark_interrupted(self, keep: str | None = None) -> list[Release]:
+        """Records left in progress by a killed process become 'interrupted'."""
+        state = self.read()
+        stale = [r for r in state.releases if r.outcome == "in_progress" and r.release_id != keep]
+        if not stale:
+            return []
+        ids = {r.release_id for r in stale}
+        releases = tuple(
+            replace(
+                r,
+                outcome="interrupted",
+                finished_at=r.finished_at or now_iso(),
+                message=r.message or "the process running it stopped before it finished",
+            )
+            if r.release_id in ids
+            else r
+            for r in state.releases
+        )
+        self._write(HistoryState(state.live, releases))
+        return stale

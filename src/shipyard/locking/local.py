@@ -1,0 +1,159 @@
+"""The deploy lock of a local environment: a file in its state directory, held with flock.
+
+The kernel drops an flock when its process dies, kill -9 included, so a lock left behind by a
+killed process is free by construction; the holder's description stays in the file and is
+reported as stale when the next process takes over. `force_release` (inv lock --release) moves
+the file away: whoever held it keeps an flock on an inode nobody else will open again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import socket
+import time
+from pathlib import Path
+
+from shipyard.errors import LockHeld
+from shipyard.locking import LockInfo, default_owner
+
+POLL_SECONDS = 0.2
+
+
+def _describe(info: LockInfo) -> str:
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.since))
+    held_for = max(0.0, time.time() - info.since)
+    text = f"held by {info.owner} since {since} ({held_for:.0f}s)"
+    return text + (f": {info.message}" if info.message else "")
+
+
+def _parse(text: str) -> LockInfo | None:
+    try:
+        data = json.loads(text)
+        return LockInfo(
+            owner=str(data["owner"]),
+            since=float(data["since"]),
+            message=str(data.get("message", "")),
+            host=str(data.get("host", "")),
+            pid=data.get("pid"),
+            token=str(data.get("token", "")),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class FileLock:
+    def __init__(self, path: Path, *, environment: str, actor: str | None = None) -> None:
+        self.path = path
+        self.environment = environment
+        self.actor = actor
+        self._fd: int | None = None
+        self._info: LockInfo | None = None
+        self.stale: LockInfo | None = None  # what a killed holder left, if we took over from it
+
+    # -- internals -------------------------------------------------------------------------
+    def _open_locked(self) -> int | None:
+        """An fd holding the exclusive flock on the current lock file, or None if taken."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            # the file may have been moved away (force_release) between open and flock
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)
+
+    def _read_info(self) -> LockInfo | None:
+        try:
+            return _parse(self.path.read_text())
+        except FileNotFoundError:
+            return None
+
+    # -- Lock protocol ---------------------------------------------------------------------
+    def acquire(self, message: str, *, wait: float = 0.0) -> LockInfo:
+        if self._fd is not None and self._info is not None:
+            return self._info
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            fd = self._open_locked()
+            if fd is not None:
+                break
+            holder = self._read_info()
+            if time.monotonic() >= deadline:
+                what = _describe(holder) if holder else "held by another process"
+                raise LockHeld(
+                    f"environment {self.environment!r} is locked: {what}",
+                    hint="wait for it, pass --lock-wait SECONDS, or free it with "
+                    f"`inv lock --env {self.environment} --release` if its owner is gone",
+                )
+            time.sleep(POLL_SECONDS)
+        left = _parse(os.pread(fd, 65536, 0).decode("utf-8", "replace"))
+        self.stale = left
+        info = LockInfo(
+            owner=default_owner(self.actor),
+            since=time.time(),
+            message=message,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            token=secrets.token_hex(8),
+        )
+        blob = json.dumps({**info.as_dict(), "token": info.token}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, blob, 0)
+        os.fsync(fd)
+        self._fd, self._info = fd, info
+        return info
+
+    def release(self) -> None:
+        fd, self._fd, self._info = self._fd, None, None
+        if fd is None:
+            return
+        try:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def status(self) -> LockInfo | None:
+        """The holder, or None when free (a killed holder's leftovers count as free)."""
+        if self._info is not None:
+            return self._info
+        if not self.path.exists():
+            return None
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return self._read_info() or LockInfo(owner="unknown", since=time.time(), message="")
+            return None
+        finally:
+            os.close(fd)
+
+    def leftover(self) -> LockInfo | None:
+        """What a killed holder wrote, when the lock is free but its file is not empty."""
+        if self.status() is not None:
+            return None
+        return self._read_info()
+
+    def force_release(self) -> LockInfo | None:
+        holder = self.status()
+        if holder is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            return None
+        # the holder keeps its flock on the unlinked inode; the next acquirer makes a new file
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        return holder

@@ -1,0 +1,142 @@
+"""inv cleanup for local environments: remove stopped release containers and images older
+than the last N releases (target.keep_releases). The live release and the rollback target are
+never touched. AWS environments are pruned by operations/ecr_cleanup.py instead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shipyard.console import Console
+from shipyard.context import Context
+from shipyard.images import repository_name
+from shipyard.targets.local import LocalTarget
+
+
+@dataclass(frozen=True)
+class CleanupOptions:
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Removal:
+    kind: str  # container | image
+    name: str
+    detail: str
+    removed: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    environment: str
+    removals: tuple[Removal, ...]
+    kept: tuple[tuple[str, str, str], ...]  # (release id, version, why)
+    dry_run: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def run(ctx: Context, opts: CleanupOptions) -> CleanupResult:
+    target = LocalTarget(ctx)
+    state = target.history.read()
+    live = state.live_release
+    rollback = state.rollback_target()
+    keep_n = target.cfg.keep_releases
+    kept: dict[str, tuple[str, str, str]] = {}
+    if live:
+        kept[live.release_id] = (live.release_id, live.version, "live")
+    if rollback:
+        kept.setdefault(
+            rollback.release_id, (rollback.release_id, rollback.version, "rollback target")
+        )
+    recent = 0
+    for r in state.newest_first():
+        if recent >= keep_n:
+            break
+        if r.outcome == "succeeded":
+            recent += 1
+            kept.setdefault(
+                r.release_id, (r.release_id, r.version, f"one of the last {keep_n} releases")
+            )
+    kept_records = [r for r in state.releases if r.release_id in kept]
+    protected_containers = {live.release_id} if live else set()
+    if rollback:
+        protected_containers.add(rollback.release_id)
+
+    removals: list[Removal] = []
+    listed = target.containers.list({"dev.shipyard.stack": target.stack})
+    in_use = {c.image_id for c in listed if c.status == "running"}
+    for c in listed:
+        if c.status == "running" or c.release in protected_containers:
+            continue
+        removals.append(Removal("container", c.name, f"{c.status}, release {c.release or '?'}"))
+
+    repo = ctx.config.image.repository
+    repos = [repo, repository_name(ctx.registry.server, repo)]
+    images = target.containers.images(repos)
+    keep_ids = {r.image_id for r in kept_records if r.image_id}
+    for r in kept_records:
+        if not r.image_id:
+            found = ctx.docker.image_id(r.image)
+            if found:
+                keep_ids.add(found)
+    kept_created = [i.created for i in images if i.id in keep_ids and i.created is not None]
+    newest_kept = max(kept_created) if kept_created else None
+    for image in sorted(images, key=lambda i: str(i.created)):
+        if image.id in keep_ids or image.id in in_use:
+            continue
+        if newest_kept is None or image.created is None or image.created >= newest_kept:
+            continue  # newer than the releases kept: built for a release still to come
+        shown = ", ".join(image.tags) or image.id[:19]
+        removals.append(Removal("image", image.id, shown))
+
+    if opts.dry_run:
+        return CleanupResult(ctx.environment, tuple(removals), tuple(kept.values()), dry_run=True)
+    done: list[Removal] = []
+    for item in removals:
+        if item.kind == "container":
+            target.containers.remove([item.name])
+            done.append(Removal(item.kind, item.name, item.detail, removed=True))
+        else:
+            error = target.containers.remove_image(item.name)
+            done.append(
+                Removal(item.kind, item.name, item.detail, removed=error is None, error=error or "")
+            )
+    return CleanupResult(ctx.environment, tuple(done), tuple(kept.values()))
+
+
+def show(result: CleanupResult, console: Console) -> None:
+    verb = "would remove" if result.dry_run else "removed"
+    if result.removals:
+        console.table(
+            ["what", "name", "detail", "result"],
+            [
+                [
+                    r.kind,
+                    r.name[:40] if r.kind == "container" else r.name[7:19],
+                    r.detail,
+                    verb if (result.dry_run or r.removed) else f"kept: {r.error}",
+                ]
+                for r in result.removals
+            ],
+            title=f"cleanup {result.environment}" + (" (dry run)" if result.dry_run else ""),
+        )
+    else:
+        console.line(f"cleanup {result.environment}: nothing to remove")
+    if result.kept:
+        console.table(
+            ["release", "version", "kept because"],
+            [list(k) for k in result.kept],
+            title="kept",
+            summary=False,
+        )
+    if result.dry_run:
+        console.line("dry run: nothing was changed")
+
+
+def as_json(result: CleanupResult) -> dict[str, object]:
+    return {
+        "environment": result.environment,
+        "dry_run": result.dry_run,
+        "removals": [r.__dict__ for r in result.removals],
+        "kept": [{"release_id": k[0], "version": k[1], "why": k[2]} for k in result.kept],
+    }

@@ -1,0 +1,69 @@
+"""inv deploy: put an image that is already in the registry live in an environment, through
+the environment's target (local, ecs, ecs-bluegreen), holding the environment's lock."""
+
+from __future__ import annotations
+
+from shipyard.console import Console, format_seconds
+from shipyard.context import Context
+from shipyard.errors import UsageError
+from shipyard.images import repository_name
+from shipyard.operations.build import resolve_version
+from shipyard.targets import get_target
+from shipyard.targets.base import Artifact, DeployOptions, DeployResult
+from shipyard.versioning import docker_tag
+
+
+def resolve_artifact(ctx: Context, version: str | None, *, dry_run: bool = False) -> Artifact:
+    """The image of `version` (default: version.txt) as the registry holds it, pinned by
+    digest. A dry run does not require it to be pushed yet."""
+    parsed = resolve_version(ctx, version)
+    tag = docker_tag(parsed)
+    repo = ctx.config.image.repository
+    server = ctx.registry.server
+    manifest = ctx.registry.manifest(repo, tag)
+    revision = ctx.git.head_sha()
+    if manifest is None:
+        if dry_run:
+            return Artifact(str(parsed), f"{repository_name(server, repo)}:{tag}", "", revision)
+        raise UsageError(
+            f"{repository_name(server, repo)}:{tag} is not in the registry",
+            hint="run inv push (or inv release) first",
+        )
+    image = f"{repository_name(server, repo)}@{manifest.digest}"
+    return Artifact(str(parsed), image, manifest.digest, revision)
+
+
+def run(ctx: Context, artifact: Artifact, opts: DeployOptions) -> DeployResult:
+    return get_target(ctx).deploy(artifact, opts)
+
+
+def show(result: DeployResult, console: Console, *, title: str = "deploy") -> None:
+    console.table(
+        ["environment", "version", "digest", "release", "outcome", "url", "time"],
+        [
+            [
+                result.environment,
+                result.version,
+                result.digest[:19] or "-",
+                result.release_id or "-",
+                result.outcome,
+                result.url or "-",
+                format_seconds(result.seconds),
+            ]
+        ],
+        title=title,
+    )
+
+
+def as_json(result: DeployResult) -> dict[str, object]:
+    return {
+        "environment": result.environment,
+        "version": result.version,
+        "digest": result.digest,
+        "outcome": result.outcome,
+        "release_id": result.release_id,
+        "url": result.url,
+        "seconds": round(result.seconds, 2),
+        "details": result.details,
+        "message": result.message,
+    }

@@ -1,0 +1,378 @@
+"""inv release: version -> build -> tag -> push -> deploy -> verify, holding the environment's
+deploy lock from the first step to the last, ending with one table of every step's time and
+outcome. The same function releases to every environment: the target (local, ecs,
+ecs-bluegreen) comes from get_target(ctx), the lock from get_lock(ctx).
+
+Extension points (the lead wires scan, notify and cleanup here, nothing else needs changing):
+  * ReleaseOptions.extra_steps: ExtraStep(name, after="push" | "verify" | ..., run, plan)
+    runs after the named step, inside the lock, timed in the table like any other step.
+  * ReleaseOptions.on_finish: callables(ctx, ReleaseResult) run after the lock is released,
+    whatever the outcome (notifications). Their failures are warnings, never the outcome.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shipyard import interrupts
+from shipyard.context import Context
+from shipyard.errors import RolledBack, ShipyardError, VerifyFailed
+from shipyard.pipelines.steptable import StepLog
+from shipyard.plan import Plan
+from shipyard.targets.base import Artifact, DeployOptions, DeployResult, VerifyResult
+
+ReleaseOutcome = Literal["succeeded", "failed", "rolled_back", "interrupted", "planned"]
+CORE_STEPS = ("version", "build", "tag", "push", "deploy", "verify")
+
+
+@dataclass
+class ReleaseState:
+    """What the steps have produced so far; extra steps read (and may add to) it."""
+
+    version: str | None = None
+    previous_version: str | None = None
+    local_image: str | None = None
+    image: str | None = None  # pinned by digest, as deployed
+    digest: str | None = None
+    revision: str | None = None
+    deploy: DeployResult | None = None
+    verify: VerifyResult | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExtraStep:
+    """EXTENSION POINT: one more step, run after the step named `after`."""
+
+    name: str
+    after: str
+    run: Callable[[Context, ReleaseState], str]  # returns the table's detail text
+    plan: Callable[[Context, ReleaseState], Plan | None] | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    bump: str | None = None
+    set_version: str | None = None
+    build_args: tuple[str, ...] = ()
+    dry_run: bool = False
+    lock_wait: float = 0.0
+    message: str = ""
+    actor: str = ""
+    extra_steps: tuple[ExtraStep, ...] = ()  # EXTENSION POINT: scan, cleanup
+    on_finish: tuple[Callable[[Context, ReleaseResult], None], ...] = ()  # EXTENSION POINT: notify
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    environment: str
+    outcome: ReleaseOutcome
+    version: str | None
+    digest: str | None
+    image: str | None
+    release_id: str
+    url: str | None
+    seconds: float
+    steps: StepLog | None = None
+    plan: Plan | None = None
+    error: BaseException | None = None
+    state: ReleaseState | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        message = ""
+        if isinstance(self.error, ShipyardError):
+            message = self.error.one_line()
+        elif self.error is not None:
+            message = "interrupted" if interrupts.is_interrupt(self.error) else str(self.error)
+        return {
+            "environment": self.environment,
+            "outcome": self.outcome,
+            "version": self.version,
+            "digest": self.digest,
+            "image": self.image,
+            "release_id": self.release_id,
+            "url": self.url,
+            "seconds": round(self.seconds, 2),
+            "steps": self.steps.as_list() if self.steps else [],
+            "error": message,
+        }
+
+
+def _order(opts: ReleaseOptions) -> list[str]:
+    names = list(CORE_STEPS)
+    last_after: dict[str, str] = {}  # extras with the same anchor keep their given order
+    for extra in opts.extra_steps:
+        anchor = last_after.get(extra.after, extra.after)
+        if anchor not in names:
+            anchor = names[-1]
+        names.insert(names.index(anchor) + 1, extra.name)
+        last_after[extra.after] = extra.name
+    return names
+
+
+def _actor(ctx: Context, opts: ReleaseOptions) -> str:
+    from shipyard.history import current_actor
+
+    return opts.actor or current_actor(ctx.environ)
+
+
+# -- the steps --------------------------------------------------------------------------------
+def _version(
+    ctx: Context, opts: ReleaseOptions, state: ReleaseState, *, dry_run: bool = False
+) -> str:
+    from shipyard.operations.version import VersionOptions
+    from shipyard.operations.version import run as version_run
+
+    result = version_run(
+        ctx, VersionOptions(bump=opts.bump, set_to=opts.set_version, dry_run=dry_run)
+    )
+    state.version = str(result.version)
+    state.previous_version = str(result.previous)
+    if result.previous == result.version:
+        return f"{result.version} (version.txt as is)"
+    return f"{result.previous} -> {result.version}" + (" (not written)" if dry_run else "")
+
+
+def _build(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
+    from shipyard.operations.build import BuildOptions
+    from shipyard.operations.build import run as build_run
+
+    result = build_run(ctx, BuildOptions(version=state.version, build_args=opts.build_args))
+    state.local_image = result.image
+    state.revision = result.revision
+    return f"{result.image} ({result.image_id[7:19]})"
+
+
+def _tag(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
+    from shipyard.operations.tag import TagOptions
+    from shipyard.operations.tag import run as tag_run
+
+    result = tag_run(ctx, TagOptions(version=state.version))
+    return ", ".join(r.rsplit(":", 1)[1] for r in result.refs)
+
+
+def _push(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
+    from shipyard.operations.push import PushOptions
+    from shipyard.operations.push import run as push_run
+
+    result = push_run(ctx, PushOptions(version=state.version))
+    state.image = result.pinned
+    state.digest = result.digest
+    return result.digest
+
+
+def _deploy(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
+    from shipyard.targets import get_target
+
+    if not (state.version and state.image and state.digest):
+        raise RuntimeError("deploy needs the pushed image; push did not run")
+    artifact = Artifact(
+        state.version, state.image, state.digest, state.revision or ctx.git.head_sha()
+    )
+    result = get_target(ctx).deploy(
+        artifact,
+        DeployOptions(lock_held=True, message=opts.message, actor=_actor(ctx, opts)),
+    )
+    state.deploy = result
+    return (
+        f"release {result.release_id} live at {result.url}"
+        if result.release_id
+        else str(result.url)
+    )
+
+
+def verify_url(ctx: Context, state: ReleaseState) -> str:
+    url = (state.deploy.url if state.deploy else None) or ctx.config.verify.url
+    if not url:
+        from shipyard.errors import ConfigError
+
+        raise ConfigError(
+            f"no URL to verify {ctx.environment} at",
+            hint="set verify.url in the environment's file",
+        )
+    return url
+
+
+def _verify(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
+    from shipyard.operations import verify as verify_op
+    from shipyard.targets import get_target
+
+    url = verify_url(ctx, state)
+    result = verify_op.run(
+        verify_op.VerifyOptions(url, state.version), ctx.config.verify, console=ctx.console
+    )
+    state.verify = result
+    if result.ok:
+        return f"{len(result.checks)}/{len(result.checks)} checks OK at {url}"
+    verify_op.show(result, ctx.console)
+    bad = next(c for c in result.checks if not c.ok)
+    reason = f"verify failed: {bad.name}: {bad.detail}"
+    target = get_target(ctx)
+    undo = getattr(target, "abort", None)
+    deploy_opts = DeployOptions(
+        lock_held=True, actor=_actor(ctx, opts), message=f"automatic rollback: {reason}"
+    )
+    with interrupts.cleanup_section():
+        if undo is not None and state.deploy is not None:
+            undo(state.deploy, reason, deploy_opts)
+        else:
+            target.rollback(None, deploy_opts)
+    raise RolledBack(f"{reason}; rolled back to the previous release")
+
+
+_STEPS: dict[str, Callable[[Context, ReleaseOptions, ReleaseState], str]] = {
+    "version": _version,
+    "build": _build,
+    "tag": _tag,
+    "push": _push,
+    "deploy": _deploy,
+    "verify": _verify,
+}
+
+
+# -- plan and run -----------------------------------------------------------------------------
+def plan(ctx: Context, opts: ReleaseOptions) -> Plan:
+    from shipyard.images import repository_name
+    from shipyard.operations import build, push, tag
+    from shipyard.targets import get_target
+
+    state = ReleaseState()
+    p = Plan(f"release to {ctx.environment}")
+    p.add("lock", f"hold the {ctx.environment} deploy lock for the whole release")
+    p.add("version", _version(ctx, opts, state, dry_run=True))
+    for name in _order(opts):
+        extra = next((e for e in opts.extra_steps if e.name == name), None)
+        if extra is not None:
+            sub = extra.plan(ctx, state) if extra.plan else None
+            if sub is not None:
+                p.extend(sub)
+            else:
+                p.add(extra.name, f"after {extra.after}")
+        elif name == "build":
+            p.extend(
+                build.plan(
+                    ctx, build.BuildOptions(version=state.version, build_args=opts.build_args)
+                )
+            )
+        elif name == "tag":
+            p.extend(tag.plan(ctx, tag.TagOptions(version=state.version)))
+        elif name == "push":
+            p.extend(push.plan(ctx, push.PushOptions(version=state.version)))
+        elif name == "deploy":
+            repo = repository_name(ctx.registry.server, ctx.config.image.repository)
+            artifact = Artifact(
+                state.version or "", f"{repo}@<digest from push>", "", ctx.git.head_sha()
+            )
+            result = get_target(ctx).deploy(artifact, DeployOptions(dry_run=True, lock_held=True))
+            if result.plan is not None:
+                p.extend(result.plan)
+            state.deploy = result
+        elif name == "verify":
+            url = verify_url(ctx, state)
+            checks = ", ".join(c.path for c in ctx.config.verify.checks)
+            p.add("verify", f"{checks} at {url}; on failure roll back to the previous release")
+    return p
+
+
+def run(ctx: Context, opts: ReleaseOptions) -> ReleaseResult:
+    """Run the release. Never raises for a failed step: the error is in result.error, so the
+    caller can print the table (or JSON) first and exit with the error's code after."""
+    from shipyard.locking import get_lock
+
+    if opts.dry_run:
+        return ReleaseResult(
+            ctx.environment, "planned", None, None, None, "", None, 0.0, plan=plan(ctx, opts)
+        )
+    started = time.monotonic()
+    steps = StepLog(ctx.console)
+    state = ReleaseState()
+    extras = {e.name: e for e in opts.extra_steps}
+    order = _order(opts)
+    error: BaseException | None = None
+    lock = get_lock(ctx)
+    lock.acquire(opts.message or f"release to {ctx.environment}", wait=opts.lock_wait)
+    try:
+        left = getattr(lock, "stale", None)
+        if left is not None:
+            ctx.console.warn(
+                f"took over the deploy lock left by {left.owner} (that process is gone)"
+            )
+        for name in order:
+            with steps.step(name) as handle:
+                extra = extras.get(name)
+                handle.detail = extra.run(ctx, state) if extra else _STEPS[name](ctx, opts, state)
+    except BaseException as exc:
+        error = exc
+        if interrupts.is_interrupt(exc) and steps.records and steps.records[-1].outcome == "failed":
+            steps.records[-1].outcome = "interrupted"
+    finally:
+        lock.release()
+    for name in order:
+        if name not in {r.name for r in steps.records}:
+            steps.skip(name, "not run: an earlier step did not succeed")
+    outcome: ReleaseOutcome = "succeeded"
+    if error is not None:
+        if interrupts.is_interrupt(error):
+            outcome = "interrupted"
+        elif isinstance(error, RolledBack):
+            outcome = "rolled_back"
+        else:
+            outcome = "failed"
+    result = ReleaseResult(
+        ctx.environment,
+        outcome,
+        state.version,
+        state.digest,
+        state.image,
+        state.deploy.release_id if state.deploy else _failed_release_id(ctx, steps),
+        state.deploy.url if state.deploy else None,
+        time.monotonic() - started,
+        steps=steps,
+        error=error,
+        state=state,
+    )
+    for hook in opts.on_finish:
+        try:
+            hook(ctx, result)
+        except Exception as exc:
+            ctx.console.warn(f"after the release: {exc}")
+    return result
+
+
+def _failed_release_id(ctx: Context, steps: StepLog) -> str:
+    """The record the target wrote for a deploy step that raised (local: the newest record)."""
+    deploy = next((r for r in steps.records if r.name == "deploy"), None)
+    if deploy is None or deploy.outcome == "ok" or ctx.config.target.kind != "local":
+        return ""
+    from shipyard.history import History
+
+    try:
+        state = History(ctx.root / ".shipyard" / ctx.environment, ctx.environment).read()
+    except ShipyardError:
+        return ""
+    newest = state.newest_first()
+    return newest[0].release_id if newest and newest[0].outcome != "succeeded" else ""
+
+
+def show(result: ReleaseResult, ctx: Context) -> None:
+    if result.plan is not None:
+        result.plan.show(ctx.console)
+        return
+    assert result.steps is not None
+    result.steps.show(f"release {result.version or ''} to {result.environment}: {result.outcome}")
+
+
+__all__ = [
+    "CORE_STEPS",
+    "ExtraStep",
+    "ReleaseOptions",
+    "ReleaseResult",
+    "ReleaseState",
+    "VerifyFailed",
+    "plan",
+    "run",
+    "show",
+]

@@ -1,0 +1,222 @@
+"""Environment tasks: deploy, verify, status, rollback, lock, cleanup. Each works for every
+environment: the target comes from get_target(ctx), the lock from get_lock(ctx)."""
+
+# invoke hands every task its context `c` and the common flags; not all use them
+# ruff: noqa: ARG001
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.tasks._common import context, shipyard_task
+
+LOCK_WAIT_HELP = "wait up to SECONDS for another deploy's lock instead of failing at once"
+
+
+@shipyard_task(
+    help={
+        "version": "deploy this version (default: version.txt); it must be in the registry",
+        "lock_wait": LOCK_WAIT_HELP,
+        "message": "why: stored with the lock and the release record",
+    }
+)
+def deploy(
+    c: Any,
+    env: str = "local",
+    version: str | None = None,
+    lock_wait: float = 0.0,
+    message: str = "",
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Deploy a pushed image (pinned by digest) to an environment and wait until it serves."""
+    from shipyard.operations import deploy as op
+    from shipyard.targets.base import DeployOptions
+
+    ctx = context(env)
+    artifact = op.resolve_artifact(ctx, version, dry_run=dry_run)
+    result = op.run(
+        ctx, artifact, DeployOptions(dry_run=dry_run, lock_wait=lock_wait, message=message)
+    )
+    if result.plan is not None:
+        result.plan.show(ctx.console)
+        return
+    if json:
+        ctx.console.json(op.as_json(result))
+    else:
+        op.show(result, ctx.console)
+    ctx.console.set_outputs({"version": result.version, "digest": result.digest, "url": result.url})
+
+
+@shipyard_task(
+    help={
+        "url": "check this URL instead of the environment's (config verify.url / the proxy)",
+        "version": "the version the checks expect (default: what is live, else version.txt)",
+    }
+)
+def verify(
+    c: Any,
+    env: str = "local",
+    url: str | None = None,
+    version: str | None = None,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Run the configured HTTP checks against what is live; print an OK/NG table."""
+    from shipyard.errors import VerifyFailed
+    from shipyard.operations import verify as op
+    from shipyard.operations.version import read_current
+    from shipyard.targets import get_target
+
+    ctx = context(env)
+    report = None
+    if url is None or version is None:
+        report = get_target(ctx).status()
+    target_url = url or (report.url if report else None) or ctx.config.verify.url
+    if not target_url:
+        from shipyard.errors import ConfigError
+
+        raise ConfigError(f"no URL to verify {env} at", hint="set verify.url or pass --url")
+    expected = (
+        version
+        or ((report.live or {}).get("version") if report else None)
+        or str(read_current(ctx))
+    )
+    result = op.run(op.VerifyOptions(target_url, expected), ctx.config.verify, console=ctx.console)
+    if json:
+        ctx.console.json(
+            {
+                "url": result.url,
+                "ok": result.ok,
+                "version": expected,
+                "checks": [c_.__dict__ for c_ in result.checks],
+            }
+        )
+    else:
+        op.show(result, ctx.console, title=f"verify {env} ({target_url})")
+    if not result.ok:
+        bad = [c_.name for c_ in result.checks if not c_.ok]
+        raise VerifyFailed(f"{len(bad)} check(s) NG at {target_url}: {', '.join(bad)}")
+
+
+@shipyard_task()
+def status(c: Any, env: str = "local", debug: bool = False, json: bool = False) -> None:
+    """What is live in an environment and what came before."""
+    from shipyard.operations import status as op
+
+    ctx = context(env)
+    report = op.run(ctx)
+    if json:
+        ctx.console.json(op.as_json(report))
+    else:
+        op.show(report, ctx.console)
+
+
+@shipyard_task(
+    help={
+        "to": "roll back to this version (it must have succeeded in this environment)",
+        "lock_wait": LOCK_WAIT_HELP,
+        "message": "why: stored with the lock and the release record",
+    }
+)
+def rollback(
+    c: Any,
+    env: str = "local",
+    to: str | None = None,
+    lock_wait: float = 0.0,
+    message: str = "",
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Return an environment to its previous good release (or --to VERSION)."""
+    from shipyard.operations import deploy as deploy_op
+    from shipyard.operations import rollback as op
+    from shipyard.targets.base import DeployOptions
+
+    ctx = context(env)
+    result = op.run(ctx, to, DeployOptions(dry_run=dry_run, lock_wait=lock_wait, message=message))
+    if result.plan is not None:
+        result.plan.show(ctx.console)
+        return
+    if json:
+        ctx.console.json(deploy_op.as_json(result))
+    else:
+        deploy_op.show(result, ctx.console, title="rollback")
+
+
+@shipyard_task(
+    help={
+        "release": "free the lock whoever holds it (when its owner is gone)",
+        "status": "show who holds the lock (the default)",
+    }
+)
+def lock(
+    c: Any,
+    env: str = "local",
+    release: bool = False,
+    status: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Show or free an environment's deploy lock."""
+    from shipyard.locking import get_lock
+
+    ctx = context(env)
+    the_lock = get_lock(ctx)
+    if release:
+        freed = the_lock.force_release()
+        if json:
+            ctx.console.json({"environment": env, "released": freed.as_dict() if freed else None})
+        elif freed:
+            ctx.console.line(f"released the {env} lock held by {freed.owner}: {freed.message}")
+        else:
+            ctx.console.line(f"the {env} lock was not held")
+        return
+    info = the_lock.status()
+    leftover = getattr(the_lock, "leftover", None)
+    stale = leftover() if (info is None and leftover is not None) else None
+    if json:
+        ctx.console.json(
+            {
+                "environment": env,
+                "held": info is not None,
+                "holder": info.as_dict() if info else None,
+                "stale": stale.as_dict() if stale else None,
+            }
+        )
+        return
+    if info is None:
+        extra = f" (stale entry of {stale.owner}, whose process is gone)" if stale else ""
+        ctx.console.line(f"{env}: not locked{extra}")
+        return
+    import time
+
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.since))
+    ctx.console.table(
+        ["environment", "holder", "since", "message"],
+        [[env, info.owner, since, info.message]],
+        title="lock",
+    )
+
+
+@shipyard_task()
+def cleanup(
+    c: Any, env: str = "local", dry_run: bool = False, debug: bool = False, json: bool = False
+) -> None:
+    """Remove old release containers and images; never the live release or the rollback target."""
+    ctx = context(env)
+    if ctx.config.target.kind != "local":
+        from shipyard.operations import ecr_cleanup
+
+        ecr_result = ecr_cleanup.run(ctx, ecr_cleanup.EcrCleanupOptions(dry_run=dry_run))
+        ecr_cleanup.show(ecr_result, ctx.console)
+        return
+    from shipyard.operations import cleanup as op
+
+    result = op.run(ctx, op.CleanupOptions(dry_run=dry_run))
+    if json:
+        ctx.console.json(op.as_json(result))
+    else:
+        op.show(result, ctx.console)

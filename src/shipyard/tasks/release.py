@@ -1,0 +1,64 @@
+"""inv release: version -> build -> tag -> push -> deploy -> verify, under the deploy lock."""
+
+# invoke hands every task its context `c` and the common flags; not all use them
+# ruff: noqa: ARG001
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.tasks._common import context, shipyard_task
+
+
+@shipyard_task(
+    help={
+        "bump": "bump version.txt first: major | minor | patch | auto (default: release it as is)",
+        "set": "set version.txt to this version first",
+        "build_arg": "KEY=VALUE passed to the build (repeatable), e.g. HEALTHY=false",
+        "lock_wait": "wait up to SECONDS for another deploy's lock instead of failing at once",
+        "message": "why: stored with the lock and the release record",
+    },
+    iterable=["build_arg"],
+)
+def release(
+    c: Any,
+    env: str = "local",
+    bump: str | None = None,
+    set: str | None = None,
+    build_arg: list[str] | None = None,
+    lock_wait: float = 0.0,
+    message: str = "",
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Release to an environment: version, build, tag, push, deploy, verify; one final table."""
+    from shipyard.pipelines import release as pipeline
+
+    ctx = context(env)
+    result = pipeline.run(
+        ctx,
+        pipeline.ReleaseOptions(
+            bump=bump,
+            set_version=set,
+            build_args=tuple(build_arg or ()),
+            dry_run=dry_run,
+            lock_wait=lock_wait,
+            message=message,
+        ),
+    )
+    if json and result.plan is None:
+        ctx.console.json(result.as_json())
+    else:
+        pipeline.show(result, ctx)
+    ctx.console.set_outputs(
+        {
+            "version": result.version,
+            "digest": result.digest,
+            "outcome": result.outcome,
+            "release_id": result.release_id,
+            "url": result.url,
+        }
+    )
+    if result.error is not None:
+        raise result.error
