@@ -179,3 +179,33 @@ def test_missing_noxfile_and_bad_flags_are_one_line_usage_errors(project: Projec
     bad = project.inv("ci", "--skip", "deploy")
     assert bad.returncode == 2
     assert "--skip: unknown stage 'deploy'" in bad.stderr
+
+
+def test_ci_summary_tabulates_the_jobs_of_the_run(project: Project, tmp_path: Path) -> None:
+    needs = {
+        "build": {
+            "result": "success",
+            "outputs": {"version": "1.4.0", "digest": "sha256:" + "c" * 64},
+        },
+        "deploy-production": {"result": "failure", "outputs": {}},
+        "cleanup": {"result": "skipped", "outputs": {}},
+    }
+    env, summary, output = github_env(
+        tmp_path,
+        NEEDS_JSON=json.dumps(needs),
+        GITHUB_SERVER_URL="https://github.com",
+        GITHUB_REPOSITORY="acme/gamepulse",
+        GITHUB_RUN_ID="42",
+    )
+
+    proc = project.inv("ci-summary", extra_env=env)
+
+    assert proc.returncode == 0, proc.stderr
+    assert "overall: failed" in proc.stdout
+    assert "| deploy-production | failure" in summary.read_text()
+    assert "(https://github.com/acme/gamepulse/actions/runs/42)" in summary.read_text()
+    assert "outcome=failed" in output.read_text()
+
+    missing = project.inv("ci-summary")
+    assert missing.returncode == 2
+    assert "set NEEDS_JSON to ${{ toJSON(needs) }}" in missing.stderr

@@ -313,3 +313,41 @@ def run(ctx: Context, opts: CiOptions, result: CiResult | None = None) -> CiResu
         result.outcome = "failed"
         raise
     return result
+
+
+# -- the workflow's closing summary ------------------------------------------------------------
+
+
+def summarize_needs(needs: Mapping[str, Any]) -> tuple[list[list[str]], str]:
+    """Rows (job, result, version, digest) from the workflow's `toJSON(needs)`, and the run's
+    overall result: failed if any job failed or was cancelled, else succeeded."""
+    rows: list[list[str]] = []
+    overall = "succeeded"
+    for job, info in needs.items():
+        if not isinstance(info, Mapping):
+            raise UsageError(f"needs.{job} is not an object", hint="pass toJSON(needs) unchanged")
+        result = str(info.get("result") or "unknown")
+        outputs = info.get("outputs") or {}
+        rows.append(
+            [job, result, str(outputs.get("version") or ""), str(outputs.get("digest") or "")]
+        )
+        if result in ("failure", "cancelled"):
+            overall = "failed"
+    return rows, overall
+
+
+def load_needs(text: str | None) -> dict[str, Any]:
+    import json
+
+    if not text:
+        raise UsageError(
+            "no job results to summarise",
+            hint="set NEEDS_JSON to ${{ toJSON(needs) }} in the workflow step's env",
+        )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"NEEDS_JSON is not JSON: {exc.msg} at {exc.pos}") from None
+    if not isinstance(data, dict):
+        raise UsageError("NEEDS_JSON must be an object of jobs")
+    return data

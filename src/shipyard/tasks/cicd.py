@@ -137,5 +137,42 @@ def promote(
             _report(target_ctx, f"promote {from_} -> {to}", result.as_dict(), result.steps, json)
 
 
-# promote names two environments (--from/--to) instead of the common --env
+@shipyard_task(help={"needs_file": "read the job results from this file instead of $NEEDS_JSON"})
+def ci_summary(
+    c: Any,
+    needs_file: str | None = None,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """The workflow's closing table: every job's result, the version and the digest."""
+    import os
+    from pathlib import Path
+
+    from shipyard.console import Console
+    from shipyard.notify import ci_run_url
+    from shipyard.pipelines.ci import load_needs, summarize_needs
+
+    console = Console(quiet=json)
+    text = Path(needs_file).read_text() if needs_file else os.environ.get("NEEDS_JSON")
+    rows, overall = summarize_needs(load_needs(text))
+    console.table(["job", "result", "version", "digest"], rows, title="gamepulse-ci-cd")
+    run_url = ci_run_url(os.environ)
+    if run_url:
+        console.step_summary(f"[CI run]({run_url})\n")
+    console.line(f"overall: {overall}")
+    console.set_outputs({"outcome": overall})
+    if json:
+        console.json(
+            {
+                "outcome": overall,
+                "jobs": [
+                    dict(zip(("job", "result", "version", "digest"), r, strict=True)) for r in rows
+                ],
+            }
+        )
+
+
+# promote names two environments (--from/--to) and ci-summary none: not the common --env/--dry-run
 promote.help.pop("env", None)
+ci_summary.help.pop("dry_run", None)
+ci_summary.help.pop("env", None)
