@@ -44,14 +44,17 @@ def test_login_token_is_a_secret_and_never_printed(project: Project, aws: MotoSe
     creds = _ecr(ctx).credentials()
     assert creds.username == "AWS"
     assert creds.password.reveal() == password
-    assert password not in repr(creds) and password not in str(creds.password)
+    assert password not in repr(creds)
+    assert password not in str(creds.password)
     # the push plan names the login but never the token
     result = push.run(ctx, push.PushOptions(version="1.0.0", dry_run=True))
     assert result.plan is not None
     result.plan.show(ctx.console)
     text = captured.text()
-    assert "--password-stdin" in text and SERVER in text
-    assert password not in text and raw not in text
+    assert "--password-stdin" in text
+    assert SERVER in text
+    assert password not in text
+    assert raw not in text
     assert redact(f"token={password}") == "token=***"
 
 
@@ -85,7 +88,8 @@ def test_ensure_creates_then_is_idempotent(project: Project, aws: MotoServer) ->
     ctx = ecr_context(project.path, captured=captured)
     first = ecr_repository.run(ctx, EcrRepositoryOptions())
     ecr_repository.show(first, ctx.console)
-    assert first.created and first.changed
+    assert first.created
+    assert first.changed
     ecr = ctx.aws.client("ecr")
     repo = ecr.describe_repositories(repositoryNames=[project.repository])["repositories"][0]
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
@@ -99,7 +103,9 @@ def test_ensure_creates_then_is_idempotent(project: Project, aws: MotoServer) ->
     assert re.search(r'^\+\s+"countNumber": 40,$', captured.text(), re.M)
 
     again = ecr_repository.run(ecr_context(project.path), EcrRepositoryOptions())
-    assert not again.created and not again.changed and again.policy_diff == ()
+    assert not again.created
+    assert not again.changed
+    assert again.policy_diff == ()
 
 
 def test_drift_is_put_back_and_the_policy_difference_shown(
@@ -124,7 +130,8 @@ def test_drift_is_put_back_and_the_policy_difference_shown(
     text = captured.text()
     assert re.search(r'^-\s+"countNumber": 5,$', text, re.M)
     assert re.search(r'^\+\s+"countNumber": 30,$', text, re.M)
-    assert "scan on push: false -> true" in text and "nothing was changed" in text
+    assert "scan on push: false -> true" in text
+    assert "nothing was changed" in text
     # the dry run changed nothing
     repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
     assert repo["imageTagMutability"] == "IMMUTABLE"

@@ -88,12 +88,15 @@ def test_findings_at_or_above_the_gate_fail(project: Project, aws: MotoServer, p
     ctx = ecr_context(project.path, captured=captured)
     result = scan.run(ctx, ScanOptions(version="1.0.0"))
     assert result.started_scan  # no scan-on-push result in moto: one was started
-    assert result.status == "COMPLETE" and pushed in result.image
+    assert result.status == "COMPLETE"
+    assert pushed in result.image
     assert [f.id for f in result.blocking] == ["CVE-2024-0001", "CVE-2024-0002"]
     assert result.counts()["LOW"] == 1
     scan.show(result, ctx.console)
     text = captured.text()
-    assert "CRITICAL" in text and "BLOCKING" in text and "CVE-2024-0002" in text
+    assert "CRITICAL" in text
+    assert "BLOCKING" in text
+    assert "CVE-2024-0002" in text
     with pytest.raises(ScanFailed, match="2 finding"):
         scan.gate(result)
 
@@ -109,7 +112,8 @@ def test_allowlisted_findings_pass_until_the_entry_expires(
     )
     allowlist(project, ("CVE-2024-0001", FUTURE), ("cve-2024-0002", FUTURE))
     result = scan.run(ecr_context(project.path), ScanOptions(version="1.0.0"))
-    assert result.passed and result.blocking == ()
+    assert result.passed
+    assert result.blocking == ()
     scan.gate(result)
 
 
@@ -135,7 +139,8 @@ def test_the_scan_on_push_result_is_reused(project: Project, aws: MotoServer, pu
         repositoryName=project.repository, imageId={"imageTag": "1.0.0"}
     )
     result = scan.run(ctx, ScanOptions(version="1.0.0"))
-    assert not result.started_scan and result.passed
+    assert not result.started_scan
+    assert result.passed
 
 
 @pytest.mark.parametrize("status", ["FAILED", "UNSUPPORTED_IMAGE"])
@@ -153,7 +158,9 @@ def test_unsupported_images_may_be_accepted_with_a_warning(
     project.append_config("staging", '[scan]\nunsupported = "warn"')
     inject(aws, project.repository, "UNSUPPORTED_IMAGE", [])
     result = scan.run(ecr_context(project.path), ScanOptions(version="1.0.0"))
-    assert result.passed and result.status == "UNSUPPORTED_IMAGE" and result.notes
+    assert result.passed
+    assert result.status == "UNSUPPORTED_IMAGE"
+    assert result.notes
 
 
 def test_an_image_that_was_never_pushed_is_named(
@@ -172,7 +179,9 @@ def test_dry_run_calls_nothing(project: Project, aws: MotoServer) -> None:
     result = scan.run(ctx, ScanOptions(version="1.0.0", dry_run=True))
     scan.show(result, ctx.console)
     text = captured.text()
-    assert "StartImageScan" in text and "expired" in text and "nothing was changed" in text
+    assert "StartImageScan" in text
+    assert "expired" in text
+    assert "nothing was changed" in text
 
 
 # -- Stubber: statuses moto cannot produce ----------------------------------------------------
@@ -256,7 +265,9 @@ def test_polls_in_progress_until_complete(stubbed: tuple[Any, Stubber]) -> None:
     )
     fake = FakeTime()
     result = scan.run(ctx, ScanOptions(version="1.0.0"), sleep=fake.sleep, clock=fake.clock)
-    assert result.status == "COMPLETE" and result.started_scan and result.passed
+    assert result.status == "COMPLETE"
+    assert result.started_scan
+    assert result.passed
     assert fake.sleeps == [5, 5]  # scan.poll_seconds, by our own loop
 
 
@@ -280,7 +291,8 @@ def test_enhanced_scanning_active_findings_are_gated(stubbed: tuple[Any, Stubber
         ),
     )
     result = scan.run(ctx, ScanOptions(version="1.0.0"))
-    assert result.status == "ACTIVE" and not result.started_scan
+    assert result.status == "ACTIVE"
+    assert not result.started_scan
     assert [(f.id, f.package) for f in result.blocking] == [("CVE-2024-7", "glibc")]
 
 

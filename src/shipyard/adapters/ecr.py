@@ -238,17 +238,19 @@ class EcrRegistry:
                     **self._registry(),
                 )
             calls += 1
-            deleted.extend(
-                dict.fromkeys(str(i["imageDigest"]) for i in response.get("imageIds") or [])
-            )
-            for failure in response.get("failures") or []:
-                failures.append(
-                    (
-                        str(failure.get("imageId", {}).get("imageDigest", "?")),
-                        str(failure.get("failureCode", "?")),
-                        str(failure.get("failureReason", "")),
-                    )
+            refused: list[tuple[str, str, str]] = [
+                (
+                    str(failure.get("imageId", {}).get("imageDigest", "?")),
+                    str(failure.get("failureCode", "?")),
+                    str(failure.get("failureReason", "")),
                 )
+                for failure in response.get("failures") or []
+            ]
+            failures.extend(refused)
+            # What was asked minus what was refused: ECR lists a deleted image once per tag,
+            # and an untagged one possibly not at all.
+            refused_digests = {digest for digest, _, _ in refused}
+            deleted.extend(d for d in batch if d not in refused_digests)
         return DeleteReport(tuple(dict.fromkeys(deleted)), tuple(failures), calls)
 
     # -- repository ------------------------------------------------------------------------
