@@ -78,15 +78,18 @@ def test_build_tag_push_labels_tags_digest_and_skip(
     assert registry_password not in first.stdout + first.stderr
     digest = first.stdout.strip().splitlines()[-1].removeprefix("digest: ")
     assert digest.startswith("sha256:") and len(digest) == 71
-    assert sorted(registry.tags(project.repository)) == sorted(t.rsplit(":", 1)[1] for t in expected)
+    assert sorted(registry.tags(project.repository)) == sorted(
+        t.rsplit(":", 1)[1] for t in expected
+    )
     for ref in expected:
         remote = registry.manifest(project.repository, ref.rsplit(":", 1)[1])
         assert remote is not None
         assert remote.digest == digest
         assert remote.config_digest == image["Id"]
-    assert f"{REGISTRY}/{project.repository}@{digest}" in inspect(f"{project.repository}:0.1.0")[
-        "RepoDigests"
-    ]
+    assert (
+        f"{REGISTRY}/{project.repository}@{digest}"
+        in inspect(f"{project.repository}:0.1.0")["RepoDigests"]
+    )
 
     second = run_json(project, "push")
     assert second["digest"] == digest

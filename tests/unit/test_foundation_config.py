@@ -81,7 +81,9 @@ def test_merge_leaves_its_inputs_alone(base: dict[str, Any], over: dict[str, Any
 
 
 @given(configs, configs)
-def test_applying_the_same_layer_twice_changes_nothing(a: dict[str, Any], b: dict[str, Any]) -> None:
+def test_applying_the_same_layer_twice_changes_nothing(
+    a: dict[str, Any], b: dict[str, Any]
+) -> None:
     once = deep_merge(a, b)
     assert deep_merge(once, b) == once
 
@@ -94,7 +96,9 @@ def test_empty_layers_change_nothing(a: dict[str, Any]) -> None:
 
 def test_merge_records_which_layer_set_each_key() -> None:
     origin: dict[tuple[str | int, ...], str] = {}
-    merged = deep_merge({}, {"image": {"repository": "a", "context": "app"}}, origin=origin, source="base")
+    merged = deep_merge(
+        {}, {"image": {"repository": "a", "context": "app"}}, origin=origin, source="base"
+    )
     deep_merge(merged, {"image": {"repository": "b"}}, origin=origin, source="env")
     assert origin[("image", "repository")] == "env"
     assert origin[("image", "context")] == "base"
@@ -151,7 +155,9 @@ def test_unknown_key_names_file_path_and_the_allowed_keys(root: Path) -> None:
 
 
 def test_unknown_key_in_the_base_file_names_the_base_file(root: Path) -> None:
-    (root / "deploy" / "shipyard.toml").write_text('[image.tags]\ntemplates = ["{version}"]\nx = 1\n')
+    (root / "deploy" / "shipyard.toml").write_text(
+        '[image.tags]\ntemplates = ["{version}"]\nx = 1\n'
+    )
     message = error_of(root).one_line()
     assert message.startswith("deploy/shipyard.toml: image.tags.x: unknown key; allowed here:")
     assert "latest, templates" in message
@@ -222,7 +228,11 @@ def test_defaults_follow_the_gamepulse_plan(root: Path) -> None:
 
 def test_environment_variables_beat_the_files(root: Path) -> None:
     write_env(root, '[image]\nrepository = "env-file-repo"\n[aws]\nregion = "us-east-1"\n')
-    environ = {"ECR_REPOSITORY": "from-env", "AWS_REGION": "eu-west-1", "AWS_ACCOUNT_ID": "123456789012"}
+    environ = {
+        "ECR_REPOSITORY": "from-env",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ACCOUNT_ID": "123456789012",
+    }
     cfg = load_config("local", root=root, environ=environ)
     assert cfg.image.repository == "from-env"
     assert cfg.aws.region == "eu-west-1"
@@ -243,7 +253,10 @@ def test_an_explicit_flag_beats_the_environment_variable(root: Path) -> None:
 
 def test_an_unset_flag_lets_the_lower_layers_through(root: Path) -> None:
     cfg = load_config(
-        "local", root=root, environ={"ECR_REPOSITORY": "from-env"}, overrides={"image.repository": None}
+        "local",
+        root=root,
+        environ={"ECR_REPOSITORY": "from-env"},
+        overrides={"image.repository": None},
     )
     assert cfg.image.repository == "from-env"
 

@@ -58,7 +58,14 @@ def test_platforms_must_be_os_slash_arch() -> None:
 
 def test_login_takes_the_password_on_stdin_only() -> None:
     argv = login_argv("127.0.0.1:5000", "shipyard")
-    assert argv == ["docker", "login", "--username", "shipyard", "--password-stdin", "127.0.0.1:5000"]
+    assert argv == [
+        "docker",
+        "login",
+        "--username",
+        "shipyard",
+        "--password-stdin",
+        "127.0.0.1:5000",
+    ]
     assert not any(a in ("-p", "--password") or a.startswith("--password=") for a in argv)
 
 

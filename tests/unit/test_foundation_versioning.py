@@ -60,9 +60,7 @@ def test_explicit_bump_is_a_newer_release(version: semver.Version, how: str) -> 
 def test_explicit_bumps_move_exactly_one_part(version: semver.Version) -> None:
     assert bump(version, "major") == semver.Version(version.major + 1, 0, 0)
     assert bump(version, "minor") == semver.Version(version.major, version.minor + 1, 0)
-    assert bump(version, "patch") == semver.Version(
-        version.major, version.minor, version.patch + 1
-    )
+    assert bump(version, "patch") == semver.Version(version.major, version.minor, version.patch + 1)
 
 
 def test_a_prerelease_bumped_by_patch_becomes_its_release() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from shipyard.adapters.docker import login_argv
 from shipyard.context import Context
 from shipyard.errors import RegistryError, UsageError
 from shipyard.images import repository_name
-from shipyard.operations.tag import TagOptions, target_refs
+from shipyard.operations.tag import TagOptions, registry_server, target_refs
 from shipyard.plan import Plan
 
 
@@ -46,20 +47,19 @@ def _tag_of(ref: str) -> str:
 
 def plan(ctx: Context, opts: PushOptions) -> Plan:
     _, refs, notes = target_refs(ctx, TagOptions(opts.version, opts.latest))
-    p = Plan(f"push to {ctx.registry.server}")
-    creds = ctx.registry.credentials()
-    if creds:
+    server = registry_server(ctx)
+    p = Plan(f"push to {server}")
+    reg = ctx.config.registry
+    # the plan names the login without resolving the password: a dry run needs no secret
+    username = (reg.username if reg.password else None) if reg.kind == "oci" else None
+    if reg.kind != "oci":
+        creds = ctx.registry.credentials()
+        username = creds.username if creds else None
+    if username:
         p.add(
             "login",
-            f"{ctx.registry.server} as {creds.username} (password on stdin)",
-            [
-                "docker",
-                "login",
-                "--username",
-                creds.username,
-                "--password-stdin",
-                ctx.registry.server,
-            ],
+            f"{server} as {username} (password on stdin)",
+            login_argv(server, username),
         )
     for ref in refs:
         p.add("push", f"{ref} (skipped if the registry already holds it)", ["docker", "push", ref])

@@ -28,6 +28,17 @@ class TagResult:
     plan: Plan | None = None
 
 
+def registry_server(ctx: Context) -> str:
+    """host[:port] of the registry. Naming tags needs no credentials, so none are resolved
+    for an OCI registry (a missing password only matters to push)."""
+    reg = ctx.config.registry
+    if reg.kind == "oci":
+        from shipyard.adapters.registry import OciRegistry
+
+        return OciRegistry(reg.url).server
+    return ctx.registry.server
+
+
 def target_refs(ctx: Context, opts: TagOptions) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     version = resolve_version(ctx, opts.version)
     tag_plan = compute_tags(
@@ -38,7 +49,7 @@ def target_refs(ctx: Context, opts: TagOptions) -> tuple[str, tuple[str, ...], t
         branch=ctx.git.branch(),
         latest=opts.latest,
     )
-    server = ctx.registry.server
+    server = registry_server(ctx)
     refs = tuple(image_ref(server, ctx.config.image.repository, t) for t in tag_plan.tags)
     return local_image(ctx, version), refs, tag_plan.notes
 
