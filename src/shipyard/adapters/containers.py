@@ -6,6 +6,7 @@ root can read and that is deleted as soon as the container is created: never on 
 from __future__ import annotations
 
 import contextlib
+import functools
 import datetime as dt
 import os
 import tempfile
@@ -112,7 +113,15 @@ class Containers:
     def images(self, repositories: Sequence[str]) -> list[ImageInfo]:
         wanted = set(repositories)
         found: dict[str, ImageInfo] = {}
-        for image in self._call("image ls", lambda: self.client.image.list()):
+        listed: list[Any] = []
+
+        def list_repo(repo: str) -> list[Any]:
+            return list(self.client.image.list(repo))
+
+        for repo in sorted(wanted):
+            # one `docker image ls REPO` per repository: inspecting every image is slow
+            listed += self._call("image ls", functools.partial(list_repo, repo))
+        for image in listed:
             tags = tuple(t for t in (image.repo_tags or []) if t.rsplit(":", 1)[0] in wanted)
             digests = [d for d in (image.repo_digests or []) if d.split("@", 1)[0] in wanted]
             if tags or digests:

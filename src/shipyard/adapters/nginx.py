@@ -146,6 +146,22 @@ class NginxProxy:
             return None
         return pid if str(self.conf) in cmdline else None
 
+    @staticmethod
+    def _workers(master: int | None) -> set[int]:
+        """Pids of the master's children that still accept connections (not shutting down)."""
+        if master is None:
+            return set()
+        found: set[int] = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            fields = text.rsplit(")", 1)[-1].split()
+            if len(fields) > 1 and fields[1] == str(master):
+                found.add(int(stat.parent.name))
+        return found
+
     def running(self) -> bool:
         return self.pid() is not None
 
@@ -197,10 +213,18 @@ class NginxProxy:
             if previous is not None:
                 write_atomically(self.upstream_conf, previous)
             raise
+        master = self.pid()
+        old_workers = self._workers(master)
         proc = self._run("-s", "reload")
         if proc.returncode != 0:
             raise DeployFailed(f"nginx reload failed: {(proc.stderr or '').strip()[-200:]}")
         self.wait_serving(upstream.release_id if upstream else NO_RELEASE, timeout=timeout)
+        # Until the old workers have closed their listening sockets they may still accept a
+        # connection and route it the old way; the switch is complete once they are gone (they
+        # finish the requests they hold first, so this never cuts one off).
+        deadline = time.monotonic() + timeout
+        while old_workers & self._workers(master) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def serving(self, timeout: float = 2.0) -> str | None:
         """The release nginx routes to right now (asked over HTTP), None if it does not answer."""

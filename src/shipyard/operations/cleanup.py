@@ -1,5 +1,5 @@
-"""inv cleanup for local environments: remove stopped release containers and images older
-than the last N releases (target.keep_releases). The live release and the rollback target are
+"""inv cleanup for local environments: remove stopped release containers and the images of
+releases older than the last N (target.keep_releases). The live release and the rollback target are
 never touched. AWS environments are pruned by operations/ecr_cleanup.py instead."""
 
 from __future__ import annotations
@@ -79,15 +79,15 @@ def run(ctx: Context, opts: CleanupOptions) -> CleanupResult:
             found = ctx.docker.image_id(r.image)
             if found:
                 keep_ids.add(found)
-    kept_created = [i.created for i in images if i.id in keep_ids and i.created is not None]
-    newest_kept = max(kept_created) if kept_created else None
-    for image in sorted(images, key=lambda i: str(i.created)):
-        if image.id in keep_ids or image.id in in_use:
+    # only images this environment released (any outcome) are candidates: an image built
+    # but never deployed here is not a release, and may be the next one
+    released = {r.image_id: r for r in state.releases if r.image_id}
+    for image in images:
+        record = released.get(image.id)
+        if record is None or image.id in keep_ids or image.id in in_use:
             continue
-        if newest_kept is None or image.created is None or image.created >= newest_kept:
-            continue  # newer than the releases kept: built for a release still to come
         shown = ", ".join(image.tags) or image.id[:19]
-        removals.append(Removal("image", image.id, shown))
+        removals.append(Removal("image", image.id, f"{shown} (release {record.release_id})"))
 
     if opts.dry_run:
         return CleanupResult(ctx.environment, tuple(removals), tuple(kept.values()), dry_run=True)

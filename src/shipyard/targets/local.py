@@ -43,7 +43,7 @@ from shipyard.history import (
     now_iso,
 )
 from shipyard.plan import Plan
-from shipyard.secrets import Secret
+from shipyard.secrets import Secret, redact
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult, StatusReport
 from shipyard.targets.local_spec import ContainerSpec, LocalTask, to_local
 
@@ -483,10 +483,11 @@ class LocalTarget:
                 health = self.containers.state(name).last_health_output
             except ShipyardError:
                 health = ""
-            self.console.line(f"--- last {LOG_LINES} log lines of {name} ---")
-            self.console.line(logs or "(no output)")
+            # stderr: stdout may be carrying --json
+            lines = [f"--- last {LOG_LINES} log lines of {name} ---", logs or "(no output)"]
             if health:
-                self.console.line(f"--- last health check of {name}: {health}")
+                lines.append(f"--- last health check of {name}: {health}")
+            print(redact("\n".join(lines)), file=self.console.err, flush=True)
 
     def _upstream(self, release: Release | None) -> Upstream | None:
         if release is None:
