@@ -176,3 +176,96 @@ def ci_summary(
 promote.help.pop("env", None)
 ci_summary.help.pop("dry_run", None)
 ci_summary.help.pop("env", None)
+
+
+@shipyard_task(
+    help={
+        "repo": "the GitHub repository whose workflow may assume the role, owner/name",
+        "role_name": "the IAM role to create or update",
+        "policy_name": "the customer-managed policy to create or update",
+        "environments": "GitHub environments the role trusts (comma-separated)",
+    }
+)
+def setup_cicd(
+    c: Any,
+    repo: str = "",
+    env: str = "staging",
+    role_name: str = "shipyard-github-actions",
+    policy_name: str = "shipyard-github-actions",
+    environments: str = "staging,production",
+    dry_run: bool = False,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Create or update the OIDC provider, role, policy and lock table; print what changed."""
+    from shipyard.errors import UsageError
+    from shipyard.operations.setup_cicd import SetupOptions, run
+
+    if not repo:
+        raise UsageError("--repo is required", hint="e.g. inv setup-cicd --repo acme/gamepulse")
+    names = tuple(e.strip() for e in environments.split(",") if e.strip())
+    ctx = context(env, quiet=json)
+    result = run(
+        ctx,
+        SetupOptions(
+            repo, role_name=role_name, policy_name=policy_name, environments=names, dry_run=dry_run
+        ),
+    )
+    if result.plan is not None:
+        result.plan.show(ctx.console)
+    else:
+        ctx.console.table(
+            ["resource", "name", "change", "detail"],
+            [[ch.resource, ch.name, ch.change, ch.detail] for ch in result.changes],
+            title="setup-cicd",
+        )
+        ctx.console.line(
+            f"role for the workflow: {result.role_arn} "
+            "(set it as the AWS_ROLE_ARN variable of each GitHub environment)"
+        )
+    ctx.console.set_outputs({"role_arn": result.role_arn})
+    if json:
+        ctx.console.json(
+            {
+                "role_arn": result.role_arn,
+                "changed": result.changed,
+                "changes": [vars(ch) for ch in result.changes],
+            }
+        )
+
+
+@shipyard_task(
+    help={
+        "repo": "check the role's OIDC trust for this repository (default: $GITHUB_REPOSITORY)",
+        "role_name": "the IAM role the workflow assumes",
+    }
+)
+def doctor(
+    c: Any,
+    env: str = "staging",
+    repo: str | None = None,
+    role_name: str = "shipyard-github-actions",
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Check credentials, role/OIDC trust, repository, cluster, service, logs, secrets, alarms."""
+    from shipyard.errors import ShipyardError
+    from shipyard.operations.doctor import DoctorOptions, run
+
+    ctx = context(env, quiet=json)
+    report = run(ctx, DoctorOptions(role_name=role_name, github_repository=repo))
+    ctx.console.table(
+        ["check", "result", "detail"],
+        [[ch.name, ch.status, ch.detail] for ch in report.checks],
+        title=f"doctor ({env})",
+    )
+    if json:
+        ctx.console.json(
+            {"environment": env, "ok": report.ok, "checks": [vars(ch) for ch in report.checks]}
+        )
+    failed = [ch.name for ch in report.checks if ch.status == "NG"]
+    if failed:
+        raise ShipyardError(f"doctor: {len(failed)} check(s) NG: {', '.join(failed)}")
+
+
+doctor.help.pop("dry_run", None)

@@ -1,0 +1,269 @@
+"""deploy/iam/github-actions-policy.json allows exactly what shipyard calls in CI, nothing more.
+
+The set of AWS operations is derived statically from src/shipyard: every method call (and
+get_paginator/get_waiter name) that is an operation of a service the code creates a client
+for, mapped to its IAM action through botocore's own service model. Where a method name exists
+in several of those services, the enclosing `translate_errors("svc:Op …")` label, then a client
+created in the same function, then one created in the same module decides.
+
+Admin-time code is left out on purpose: operations/setup_cicd.py and operations/doctor.py run
+with an administrator's credentials (they create the role this policy belongs to), never in CI.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+SRC = REPO / "src" / "shipyard"
+POLICY = REPO / "deploy" / "iam" / "github-actions-policy.json"
+TRUST = REPO / "deploy" / "iam" / "trust-policy.json"
+ADMIN_TIME = {"operations/setup_cicd.py", "operations/doctor.py"}
+
+# What shipyard makes happen without a boto3 call of its own: `docker push`/`pull` after the
+# ECR login talk to the registry data plane, which IAM authorises with these actions.
+DOCKER_DATA_PLANE = {
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+}
+# RegisterTaskDefinition with taskRoleArn/executionRoleArn is authorised as iam:PassRole.
+IMPLIED = {"iam:PassRole"}
+# IAM's prefix where it differs from botocore's signing name
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+@dataclass
+class ServiceModel:
+    name: str
+    prefix: str
+    methods: dict[str, str]  # snake_case method -> API operation
+    waiters: dict[str, str] = field(default_factory=dict)
+
+
+@cache
+def service_models(names: frozenset[str]) -> dict[str, ServiceModel]:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    models = {}
+    for name in sorted(names):
+        client = session.create_client(
+            name, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+        )
+        signing = client.meta.service_model.signing_name
+        waiters = {w: client.get_waiter(w).config.operation for w in client.waiter_names}
+        models[name] = ServiceModel(
+            name, IAM_PREFIX.get(signing, signing), dict(client.meta.method_to_api_mapping), waiters
+        )
+    return models
+
+
+def _modules() -> Iterator[tuple[str, ast.Module]]:
+    for path in sorted(SRC.rglob("*.py")):
+        rel = str(path.relative_to(SRC))
+        if rel not in ADMIN_TIME:
+            yield rel, ast.parse(path.read_text())
+
+
+def _created_services(node: ast.AST) -> set[str]:
+    found = set()
+    for call in ast.walk(node):
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "client"
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+            and isinstance(call.args[0].value, str)
+        ):
+            found.add(call.args[0].value)
+    return found
+
+
+def _label(with_node: ast.With) -> str | None:
+    """'ecs' from `with translate_errors(f"ecs:UpdateService {x}")`."""
+    for item in with_node.items:
+        call = item.context_expr
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "translate_errors":
+            text = ast.unparse(call.args[0]) if call.args else ""
+            head = text.lstrip("f").strip("'\"").split(":", 1)[0]
+            return head if head.isalnum() else None
+    return None
+
+
+class _Collector(ast.NodeVisitor):
+    def __init__(self, rel: str, module_services: set[str], models: dict[str, ServiceModel]):
+        self.rel = rel
+        self.module_services = module_services
+        self.models = models
+        self.labels: list[str] = []
+        self.function_services: list[set[str]] = [set()]
+        self.found: dict[str, list[str]] = defaultdict(list)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self.function_services.append(_created_services(node))
+        self.generic_visit(node)
+        self.function_services.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_With(self, node: ast.With) -> None:
+        label = _label(node)
+        if label:
+            self.labels.append(label)
+        self.generic_visit(node)
+        if label:
+            self.labels.pop()
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Attribute):
+            self._record(node)
+        self.generic_visit(node)
+
+    def _record(self, node: ast.Call) -> None:
+        assert isinstance(node.func, ast.Attribute)
+        name = node.func.attr
+        arg = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+        candidates: list[tuple[ServiceModel, str]] = []
+        for model in self.models.values():
+            if name == "get_paginator" and arg in model.methods:
+                candidates.append((model, model.methods[str(arg)]))
+            elif name == "get_waiter" and arg in model.waiters:
+                candidates.append((model, model.waiters[str(arg)]))
+            elif name in model.methods:
+                candidates.append((model, model.methods[name]))
+        if len(candidates) > 1:
+            for narrowing in (
+                {m.prefix for m, _ in candidates} & set(self.labels[-1:]),
+                {m.name for m, _ in candidates} & self.function_services[-1],
+                {m.name for m, _ in candidates} & self.module_services,
+            ):
+                if narrowing:
+                    candidates = [
+                        (m, op)
+                        for m, op in candidates
+                        if m.prefix in narrowing or m.name in narrowing
+                    ]
+                    break
+        for model, operation in candidates:
+            self.found[f"{model.prefix}:{operation}"].append(f"{self.rel}:{node.lineno}")
+
+
+def derived_actions() -> dict[str, list[str]]:
+    """IAM action -> where in src/shipyard it is called."""
+    modules = list(_modules())
+    services = frozenset(set().union(*(_created_services(tree) for _, tree in modules)))
+    models = service_models(services)
+    found: dict[str, list[str]] = defaultdict(list)
+    for rel, tree in modules:
+        collector = _Collector(rel, _created_services(tree), models)
+        collector.visit(tree)
+        for action, places in collector.found.items():
+            found[action].extend(places)
+    return dict(found)
+
+
+def allowed_actions(policy: dict[str, Any]) -> set[str]:
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        value = statement["Action"]
+        actions.update([value] if isinstance(value, str) else value)
+    return actions
+
+
+def test_policy_allows_exactly_what_the_code_calls() -> None:
+    derived = derived_actions()
+    wanted = set(derived) | DOCKER_DATA_PLANE | IMPLIED
+    allowed = allowed_actions(json.loads(POLICY.read_text()))
+    missing = sorted(wanted - allowed)
+    extra = sorted(allowed - wanted)
+    report = []
+    if missing:
+        report.append("MISSING from the policy (the code calls them):")
+        report += [f"  {a}    <- {', '.join(derived.get(a, ['implied'])[:3])}" for a in missing]
+    if extra:
+        report.append("EXTRA in the policy (nothing calls them):")
+        report += [f"  {a}" for a in extra]
+    assert not report, f"{POLICY.relative_to(REPO)} is out of date:\n" + "\n".join(report)
+
+
+def test_the_derivation_sees_known_calls() -> None:
+    derived = derived_actions()
+    # this module's own calls, and a waiter/label-disambiguated one from the lock
+    assert "ecr:PutImage" in derived
+    assert any("pipelines/promote.py" in p for p in derived["ecr:BatchGetImage"])
+    assert "sns:Publish" in derived
+    # setup-cicd's IAM calls are admin-time and must not leak into the CI policy
+    assert not [a for a in derived if a.startswith("iam:")]
+
+
+def test_no_wildcards_and_no_managed_full_access() -> None:
+    text = POLICY.read_text()
+    assert "FullAccess" not in text
+    for action in allowed_actions(json.loads(text)):
+        assert "*" not in action, action
+
+
+def test_pass_role_is_limited_to_the_task_roles_and_ecs() -> None:
+    policy = json.loads(POLICY.read_text())
+    (statement,) = [s for s in policy["Statement"] if "iam:PassRole" in s["Action"]]
+    assert statement["Action"] == ["iam:PassRole"]
+    assert sorted(statement["Resource"]) == [
+        "arn:aws:iam::{{account_id}}:role/{{project}}-ecs-execution",
+        "arn:aws:iam::{{account_id}}:role/{{project}}-ecs-task",
+    ]
+    assert statement["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+
+
+def test_trust_policy_pins_audience_repository_and_environment() -> None:
+    (statement,) = json.loads(TRUST.read_text())["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"]["Federated"].endswith(
+        ":oidc-provider/token.actions.githubusercontent.com"
+    )
+    equals = statement["Condition"]["StringEquals"]
+    assert equals["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+    subs = equals["token.actions.githubusercontent.com:sub"]
+    assert subs == [
+        "repo:{{github_repository}}:environment:staging",
+        "repo:{{github_repository}}:environment:production",
+    ]
+    # StringLike would allow wildcards; nothing may be matched loosely
+    assert "StringLike" not in statement["Condition"]
+
+
+@pytest.mark.parametrize("path", [POLICY, TRUST])
+def test_rendering_fills_every_placeholder(path: Path) -> None:
+    from shipyard.operations.setup_cicd import PolicyVariables, render
+
+    variables = PolicyVariables(
+        account_id="123456789012",
+        region="ap-northeast-2",
+        repository="gamepulse",
+        cluster="gamepulse-cluster",
+        project="gamepulse",
+        lock_table="shipyard-locks",
+        github_repository="acme/gamepulse",
+        environments=("staging", "production"),
+    )
+    rendered = render(path.read_text(), variables)
+    assert "{{" not in json.dumps(rendered)
+    assert "123456789012" in json.dumps(rendered)
