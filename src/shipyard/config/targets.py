@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shipyard.config.base import Section
 
@@ -28,11 +28,31 @@ class LocalTargetConfig(Section):
     nginx: str = "nginx"  # the nginx binary
 
 
+# The lifecycle hooks an ECS blue/green AppSpec may name (ApplicationStart/Stop are EC2's).
+ECS_HOOKS = (
+    "BeforeInstall",
+    "AfterInstall",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+)
+ECS_DEPLOYMENT_CONFIGS = (
+    "CodeDeployDefault.ECSAllAtOnce",
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+    "CodeDeployDefault.ECSCanary10Percent5Minutes",
+    "CodeDeployDefault.ECSCanary10Percent15Minutes",
+)
+
+
 class EcsServiceConfig(Section):
-    name: str
+    """One ECS service of the environment; all services get the same image digest, in order."""
+
+    name: str = Field(min_length=1)
     container: str | None = None  # default: taskdef.container
-    container_port: int = 8080
+    container_port: int = Field(default=8080, ge=1, le=65535)
     taskdef_overlay: str | None = None  # extra overlay file for this service only
+    deployment_group: str | None = None  # blue/green: default codedeploy.deployment_group
 
 
 class EcsTargetConfig(Section):
@@ -43,15 +63,55 @@ class EcsTargetConfig(Section):
     services: list[EcsServiceConfig] = Field(min_length=1)
     timeout_seconds: float = Field(default=900, gt=0)
     poll_seconds: float = Field(default=5, gt=0)
-    alarms: list[str] = Field(default_factory=list)
+    alarms: list[str] = Field(default_factory=list)  # refuse to deploy while one is in ALARM
     keep_revisions: int = Field(default=10, ge=2)
+    circuit_breaker: bool = True  # enable the deployment circuit breaker with rollback
+    metrics_namespace: str = "Shipyard"
+    log_lines: int = Field(default=20, ge=0)  # log tail shown per stopped task
+    check_image: bool = True  # refuse when the registry does not hold the digest
+
+    @field_validator("services")
+    @classmethod
+    def _unique_services(cls, value: list[EcsServiceConfig]) -> list[EcsServiceConfig]:
+        names = [s.name for s in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"service {dupes[0]!r} is listed twice")
+        return value
 
 
 class CodeDeployConfig(Section):
     application: str
     deployment_group: str
     deployment_config: str = "CodeDeployDefault.ECSAllAtOnce"
-    hooks: dict[str, str] = Field(default_factory=dict)  # hook name -> Lambda function
+    appspec: str = "deploy/codedeploy/appspec.json"  # template; its Hooks are used unless `hooks`
+    hooks: dict[str, str] | None = None  # hook name -> Lambda function (replaces the template's)
+    termination_wait_minutes: int | None = None  # informational: the group's setting
+
+    @field_validator("deployment_config")
+    @classmethod
+    def _known_config(cls, value: str) -> str:
+        if not value.startswith("CodeDeployDefault."):
+            short = f"CodeDeployDefault.{value}"
+            if short in ECS_DEPLOYMENT_CONFIGS:
+                return short
+            return value  # a custom deployment config of the account
+        if value not in ECS_DEPLOYMENT_CONFIGS:
+            raise ValueError(
+                f"{value!r} is not an ECS deployment config; use one of "
+                + ", ".join(c.removeprefix("CodeDeployDefault.") for c in ECS_DEPLOYMENT_CONFIGS)
+            )
+        return value
+
+    @field_validator("hooks")
+    @classmethod
+    def _ecs_hooks(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name in value or {}:
+            if name not in ECS_HOOKS:
+                raise ValueError(
+                    f"{name!r} is not an ECS lifecycle hook; use {', '.join(ECS_HOOKS)}"
+                )
+        return value
 
 
 class EcsBlueGreenTargetConfig(EcsTargetConfig):
