@@ -1,0 +1,283 @@
+"""inv promote against moto server: the digest live in staging is what production gets, the
+release tag lands on that same manifest, nothing is rebuilt.
+
+The production deploy itself is the ECS targets' work (tested there); here a recording target
+stands in for it so the pipeline's own contract is what is checked: which artifact it hands
+over, the lock, verification, rollback and notifications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+
+from shipyard.config import load_config
+from shipyard.console import Console
+from shipyard.context import Context
+from shipyard.errors import RolledBack, UsageError
+from shipyard.pipelines.promote import PromoteOptions, PromoteResult, run
+from shipyard.targets.base import Artifact, DeployOptions, DeployResult, StatusReport
+from tests.conftest import MotoServer, Project
+
+REGION = "ap-northeast-2"
+SERVER = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"
+MANIFEST = {
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+    "config": {
+        "mediaType": "application/vnd.docker.container.image.v1+json",
+        "size": 1234,
+        "digest": "sha256:" + "1" * 64,
+    },
+    "layers": [
+        {
+            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "size": 5678,
+            "digest": "sha256:" + "2" * 64,
+        }
+    ],
+}
+
+
+@dataclass
+class RecordingTarget:
+    outcome: str = "succeeded"
+    deployed: list[tuple[Artifact, DeployOptions]] = field(default_factory=list)
+    rolled_back: list[DeployOptions] = field(default_factory=list)
+
+    def deploy(self, artifact: Artifact, opts: DeployOptions) -> DeployResult:
+        self.deployed.append((artifact, opts))
+        return DeployResult(
+            "production",
+            artifact.version,
+            artifact.digest,
+            self.outcome,  # type: ignore[arg-type]
+            details={
+                "task_definition_arn": "arn:aws:ecs:x:1:task-definition/gp:7",
+                "deployment_id": "d-ABCDEF123",
+            },
+        )
+
+    def rollback(self, to: str | None, opts: DeployOptions) -> DeployResult:
+        self.rolled_back.append(opts)
+        return DeployResult("production", "1.4.0", "sha256:old", "succeeded")
+
+    def status(self) -> StatusReport:
+        return StatusReport("production", None, None, [])
+
+
+def ecr(aws: MotoServer) -> Any:
+    return boto3.client("ecr", endpoint_url=aws.endpoint, region_name=REGION)
+
+
+def put(aws: MotoServer, repository: str, tag: str, manifest: dict[str, Any] = MANIFEST) -> str:
+    """Push a manifest by API. Its digest is given explicitly, as ECR computes it: moto
+    would otherwise give every manifest without real layers the same digest."""
+    body = json.dumps(manifest)
+    digest = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+    ecr(aws).put_image(
+        repositoryName=repository, imageManifest=body, imageTag=tag, imageDigest=digest
+    )
+    return digest
+
+
+def live_in_staging(project: Project, aws: MotoServer) -> str:
+    """An image live in staging: a settled service whose task definition pins it by digest."""
+    ecr(aws).create_repository(repositoryName=project.repository)
+    digest = put(aws, project.repository, "1.4.1-develop.3")
+    put(aws, project.repository, "sha-abc1234")
+    ecs = boto3.client("ecs", endpoint_url=aws.endpoint, region_name=REGION)
+    ecs.create_cluster(clusterName="gamepulse-cluster")
+    arn = ecs.register_task_definition(
+        family="gamepulse-staging",
+        containerDefinitions=[
+            {
+                "name": "gamepulse",
+                "image": f"{SERVER}/{project.repository}@{digest}",
+                "memory": 128,
+            },
+            {"name": "otel-collector", "image": "otel/collector:0.1", "memory": 64},
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster="gamepulse-cluster",
+        serviceName="gamepulse-staging",
+        taskDefinition=arn,
+        desiredCount=1,
+    )
+    return digest
+
+
+def ctx_for(project: Project, env: str, **overrides: Any) -> Context:
+    config = load_config(env, root=project.path, overrides=overrides, environ={})
+    return Context(config=config, root=project.path, console=Console(io.StringIO(), io.StringIO()))
+
+
+@pytest.fixture(autouse=True)
+def settled_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    # moto's in-process server reads this when a service is created: its deployment is then
+    # COMPLETED (1 of 1 running) instead of forever IN_PROGRESS
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
+
+
+@pytest.fixture
+def failing_service() -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(500)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"down")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_promote_deploys_the_exact_staging_digest_and_tags_it(
+    project: Project, aws: MotoServer
+) -> None:
+    digest = live_in_staging(project, aws)
+    target = RecordingTarget()
+    staging, production = ctx_for(project, "staging"), ctx_for(project, "production")
+
+    result = run(
+        staging,
+        production,
+        PromoteOptions("staging", "production", verify=False),
+        target_factory=lambda _ctx: target,
+    )
+
+    ((artifact, opts),) = target.deployed
+    assert artifact.digest == digest
+    assert artifact.image == f"{SERVER}/{project.repository}@{digest}"
+    assert artifact.version == "1.4.1"
+    assert artifact.revision == "abc1234"
+    assert opts.lock_held is True
+    tagged = ecr(aws).describe_images(
+        repositoryName=project.repository, imageIds=[{"imageTag": "1.4.1"}]
+    )["imageDetails"]
+    assert tagged[0]["imageDigest"] == digest
+    data = result.as_dict()
+    assert data["outcome"] == "succeeded"
+    assert data["digest"] == digest
+    assert data["task_definition_arn"] == "arn:aws:ecs:x:1:task-definition/gp:7"
+    assert data["deployment_id"] == "d-ABCDEF123"
+    assert [s["name"] for s in data["steps"]] == ["locate", "tag", "deploy", "verify"]
+    assert data["steps"][3]["outcome"] == "skipped"
+
+    again = run(
+        staging,
+        production,
+        PromoteOptions("staging", "production", verify=False),
+        target_factory=lambda _ctx: target,
+    )
+    assert again.tag_action == "already there"
+    assert target.deployed[1][0].digest == digest
+
+
+def test_promote_never_moves_a_release_tag_to_another_image(
+    project: Project, aws: MotoServer
+) -> None:
+    live_in_staging(project, aws)
+    other = dict(MANIFEST, config={**MANIFEST["config"], "digest": "sha256:" + "9" * 64})
+    put(aws, project.repository, "1.4.1", other)
+    target = RecordingTarget()
+
+    with pytest.raises(UsageError, match="already names"):
+        run(
+            ctx_for(project, "staging"),
+            ctx_for(project, "production"),
+            PromoteOptions("staging", "production", verify=False),
+            target_factory=lambda _ctx: target,
+        )
+    assert target.deployed == []
+
+
+def test_failed_verification_rolls_production_back(
+    project: Project, aws: MotoServer, failing_service: str
+) -> None:
+    live_in_staging(project, aws)
+    target = RecordingTarget()
+    production = ctx_for(
+        project,
+        "production",
+        **{
+            "verify.url": failing_service,
+            "verify.retries": 0,
+            "verify.warmup_seconds": 0,
+            "verify.backoff_seconds": 0,
+        },
+    )
+    result = PromoteResult("staging", "production")
+
+    with pytest.raises(RolledBack, match="failed verification and was rolled back"):
+        run(
+            ctx_for(project, "staging"),
+            production,
+            PromoteOptions("staging", "production"),
+            result,
+            target_factory=lambda _ctx: target,
+        )
+
+    assert len(target.rolled_back) == 1
+    assert result.outcome == "rolled_back"
+    outcomes = {s["name"]: s["outcome"] for s in result.as_dict()["steps"]}
+    assert outcomes == {
+        "locate": "ok",
+        "tag": "ok",
+        "deploy": "ok",
+        "verify": "failed",
+        "rollback": "ok",
+    }
+
+
+def test_promote_needs_a_live_service(project: Project, aws: MotoServer) -> None:
+    ecr(aws).create_repository(repositoryName=project.repository)
+    boto3.client("ecs", endpoint_url=aws.endpoint, region_name=REGION).create_cluster(
+        clusterName="gamepulse-cluster"
+    )
+    with pytest.raises(UsageError, match="service gamepulse-staging not found"):
+        run(
+            ctx_for(project, "staging"),
+            ctx_for(project, "production"),
+            PromoteOptions("staging", "production"),
+            target_factory=lambda _ctx: RecordingTarget(),
+        )
+
+
+def test_cli_dry_run_shows_the_digest_and_changes_nothing(
+    project: Project, aws: MotoServer
+) -> None:
+    digest = live_in_staging(project, aws)
+
+    proc = project.inv(
+        "promote", "--from", "staging", "--to", "production", "--dry-run", extra_env=aws.env()
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    assert digest in proc.stdout
+    assert "(batch_get_image + put_image)" in proc.stdout
+    assert "dry run: nothing was changed" in proc.stdout
+    tags = ecr(aws).describe_images(repositoryName=project.repository)["imageDetails"][0]
+    assert "1.4.1" not in tags.get("imageTags", [])
+
+
+def test_cli_same_environment_is_a_usage_error(project: Project) -> None:
+    proc = project.inv("promote", "--from", "staging", "--to", "staging")
+    assert proc.returncode == 2
+    assert "--from and --to name the same environment" in proc.stderr
