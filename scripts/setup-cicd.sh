@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# One-time AWS set-up for the GitHub Actions workflow (LiveInsight plan: scripts/setup-cicd.sh).
+# Creates or updates the GitHub OIDC provider, the deploy role and its policy, and the deploy
+# lock table; prints what changed. Run with administrator credentials:
+#
+#   ./scripts/setup-cicd.sh --repo acme/gamepulse
+#   ./scripts/setup-cicd.sh --repo acme/gamepulse --dry-run
+#
+# All logic is in `inv setup-cicd` (docs/cicd.md); this only runs it from the project root.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+INV=inv
+[ -x .venv/bin/inv ] && INV=.venv/bin/inv
+exec "$INV" setup-cicd "$@"
