@@ -81,15 +81,9 @@ def test_base_secrets_manager_reference_is_kept_as_such() -> None:
     )
     task = to_local(base, stack="s")
     ((name, ref),) = task.container("gamepulse").secrets
-    assert (
-        name == "DB_PASSWORD"
-    )
-    assert (
-        ref.secretsmanager
-    )
-    assert (
-        ref.secretsmanager.startswith("arn:aws:secretsmanager:")
-    )
+    assert name == "DB_PASSWORD"
+    assert ref.secretsmanager
+    assert ref.secretsmanager.startswith("arn:aws:secretsmanager:")
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ root can read and that is deleted as soon as the container is created: never on 
 from __future__ import annotations
 
 import contextlib
-import functools
 import datetime as dt
+import functools
+import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -49,7 +50,7 @@ class ContainerInfo:
     name: str
     status: str
     labels: Mapping[str, str]
-    image_id: str
+    image: str  # the reference it was started from
 
     @property
     def release(self) -> str:
@@ -204,34 +205,55 @@ class Containers:
                 Path(env_file).unlink(missing_ok=True)
         return str(container.id)
 
+    def _cli_json(self, what: str, *args: str) -> list[dict[str, Any]]:
+        """One docker CLI call through python-on-whales' runner, parsed once. (Its Container
+        objects re-inspect on every attribute read: several reads would be several calls.)"""
+        w = _whales()
+        argv = [*self.client.client_config.docker_cmd, *args]
+        try:
+            out = w.utils.run(argv)
+        except w.exceptions.DockerException as exc:
+            text = docker_error_text(exc)
+            if "Cannot connect to the Docker daemon" in text:
+                raise ToolUnavailable(
+                    "the Docker engine is not answering", hint=ENGINE_HINT
+                ) from None
+            raise DeployFailed(f"docker {what} failed: {text}") from None
+        if not out:
+            return []
+        if out.lstrip().startswith("["):
+            return list(json.loads(out))
+        return [json.loads(line) for line in str(out).splitlines() if line.strip()]
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        found = self._cli_json("inspect", "container", "inspect", name)
+        if not found:
+            raise DeployFailed(f"no container named {name}")
+        return found[0]
+
     def state(self, name: str) -> ContainerState:
-        c = self._call("inspect", lambda: self.client.container.inspect(name))
-        st = c.state
-        health = st.health
-        last = ""
-        first_failed: dt.datetime | None = None
-        if health and health.log:
-            last = (health.log[-1].output or "").strip()
-            failed = [e for e in health.log if e.exit_code not in (0, None)]
-            if failed:
-                first_failed = failed[0].start
+        st = self.inspect(name).get("State") or {}
+        health = st.get("Health") or {}
+        log = health.get("Log") or []
+        failed = [e for e in log if e.get("ExitCode") not in (0, None)]
+        first_failed = None
+        if failed:
+            with contextlib.suppress(ValueError):
+                first_failed = dt.datetime.fromisoformat(str(failed[0]["Start"])[:26].rstrip("Z"))
         return ContainerState(
             name=name,
-            status=str(st.status or ""),
-            health=str(health.status) if health and health.status else None,
-            exit_code=st.exit_code,
-            last_health_output=last,
+            status=str(st.get("Status") or ""),
+            health=str(health["Status"]) if health.get("Status") else None,
+            exit_code=st.get("ExitCode"),
+            last_health_output=str(log[-1].get("Output") or "").strip() if log else "",
             first_failed_check=first_failed,
         )
 
     def host_port(self, name: str, container_port: int) -> int:
-        c = self._call("inspect", lambda: self.client.container.inspect(name))
-        bindings = (c.network_settings.ports or {}).get(f"{container_port}/tcp") or []
-        for b in bindings:
-            host_ip = b.get("HostIp") if isinstance(b, dict) else getattr(b, "host_ip", None)
-            port = b.get("HostPort") if isinstance(b, dict) else getattr(b, "host_port", None)
-            if port and host_ip in ("127.0.0.1", None, ""):
-                return int(port)
+        ports = (self.inspect(name).get("NetworkSettings") or {}).get("Ports") or {}
+        for b in ports.get(f"{container_port}/tcp") or []:
+            if b.get("HostPort") and b.get("HostIp") in ("127.0.0.1", None, ""):
+                return int(b["HostPort"])
         raise DeployFailed(f"container {name} publishes no host port for {container_port}/tcp")
 
     def logs_tail(self, name: str, lines: int = 20) -> str:
@@ -242,17 +264,22 @@ class Containers:
             return ""
 
     def list(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
-        filters = [("label", f"{k}={v}") for k, v in labels.items()]
-        found = self._call("ps", lambda: self.client.container.list(all=True, filters=filters))
-        return [
-            ContainerInfo(
-                name=str(c.name),
-                status=str(c.state.status or ""),
-                labels=dict(c.config.labels or {}),
-                image_id=str(c.image),
+        filters = [a for k, v in labels.items() for a in ("--filter", f"label={k}={v}")]
+        rows = self._cli_json(
+            "ps", "container", "ls", "--all", "--no-trunc", *filters, "--format", "{{json .}}"
+        )
+        found: list[ContainerInfo] = []
+        for row in rows:
+            pairs = [p.split("=", 1) for p in str(row.get("Labels") or "").split(",") if "=" in p]
+            found.append(
+                ContainerInfo(
+                    name=str(row.get("Names", "")),
+                    status=str(row.get("State", "")),
+                    labels={k: v for k, v in pairs},
+                    image=str(row.get("Image", "")),
+                )
             )
-            for c in found
-        ]
+        return found
 
     def start(self, names: Sequence[str]) -> None:
         if names:

@@ -64,7 +64,11 @@ def run(ctx: Context, opts: CleanupOptions) -> CleanupResult:
 
     removals: list[Removal] = []
     listed = target.containers.list({"dev.shipyard.stack": target.stack})
-    in_use = {c.image_id for c in listed if c.status == "running"}
+    in_use = {
+        str(target.containers.inspect(c.name).get("Image", ""))
+        for c in listed
+        if c.status == "running"
+    }
     for c in listed:
         if c.status == "running" or c.release in protected_containers:
             continue

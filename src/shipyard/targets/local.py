@@ -376,7 +376,8 @@ class LocalTarget:
                 self._failing = app_name
                 bad = next(c for c in checked.checks if not c.ok)
                 raise VerifyFailed(f"the new release failed {bad.name} on {direct}: {bad.detail}")
-            self.proxy.ensure_started(self._upstream(live))
+            if not self.proxy.running():
+                self.proxy.ensure_started(self._upstream(live))
             self.console.progress(f"switching {self.proxy.url} to {release.release_id}")
             self.proxy.switch(Upstream(release.release_id, "127.0.0.1", host_port))
             switched = True
