@@ -66,7 +66,8 @@ def test_build_tag_push_labels_tags_digest_and_skip(
     # credentials embedded in the remote URL never reach a label
     assert labels["org.opencontainers.image.source"] == "https://example.com/acme/game.git"
     env = dict(e.split("=", 1) for e in image["Config"]["Env"])
-    assert env["APP_VERSION"] == "0.1.0" and env["APP_REVISION"] == sha
+    assert env["APP_VERSION"] == "0.1.0"
+    assert env["APP_REVISION"] == sha
 
     tagged = run_json(project, "tag")
     today = time.strftime("%Y%m%d", time.gmtime())
@@ -77,7 +78,8 @@ def test_build_tag_push_labels_tags_digest_and_skip(
     first = project.inv("push", check=True)
     assert registry_password not in first.stdout + first.stderr
     digest = first.stdout.strip().splitlines()[-1].removeprefix("digest: ")
-    assert digest.startswith("sha256:") and len(digest) == 71
+    assert digest.startswith("sha256:")
+    assert len(digest) == 71
     assert sorted(registry.tags(project.repository)) == sorted(
         t.rsplit(":", 1)[1] for t in expected
     )
@@ -182,7 +184,8 @@ def test_dry_runs_change_nothing(project: Project, registry: OciRegistry) -> Non
     version_before = (project.path / "version.txt").read_bytes()
     for args in (("version", "--bump", "major"), ("version", "--set", "9.9.9"), ("build",)):
         proc = project.inv(*args, "--dry-run", check=True)
-        assert "dry run:" in proc.stdout and "nothing was changed" in proc.stdout
+        assert "dry run:" in proc.stdout
+        assert "nothing was changed" in proc.stdout
     assert (project.path / "version.txt").read_bytes() == version_before
     assert local_refs(project.repository) == set()
 
@@ -193,10 +196,8 @@ def test_dry_runs_change_nothing(project: Project, registry: OciRegistry) -> Non
     assert f"docker tag {project.repository}:0.1.0 {REGISTRY}/{project.repository}:0.1.0" in (
         tag_plan
     )
-    assert (
-        f"docker login --username shipyard --password-stdin {REGISTRY}" in push_plan
-        and f"docker push {REGISTRY}/{project.repository}:latest" in push_plan
-    )
+    assert f"docker login --username shipyard --password-stdin {REGISTRY}" in push_plan
+    assert f"docker push {REGISTRY}/{project.repository}:latest" in push_plan
     assert local_refs(project.repository) == images_before
     assert registry.tags(project.repository) == []  # nothing was written to the registry
     assert (project.path / "version.txt").read_bytes() == version_before

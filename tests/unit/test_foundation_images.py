@@ -35,7 +35,8 @@ def test_a_multi_platform_build_pushes_instead_of_loading() -> None:
     )
     assert request.multi_platform
     argv = request.argv()
-    assert "--push" in argv and "--load" not in argv
+    assert "--push" in argv
+    assert "--load" not in argv
     assert argv[argv.index("--platform") + 1] == "linux/amd64,linux/arm64"
 
 

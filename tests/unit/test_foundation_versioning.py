@@ -53,7 +53,8 @@ def test_parse_rejects_what_is_not_semver_naming_the_source(text: str) -> None:
 def test_explicit_bump_is_a_newer_release(version: semver.Version, how: str) -> None:
     new = bump(version, how)
     assert new > version
-    assert new.prerelease is None and new.build is None
+    assert new.prerelease is None
+    assert new.build is None
 
 
 @given(releases)
@@ -72,7 +73,8 @@ def test_a_prerelease_bumped_by_patch_becomes_its_release() -> None:
 def test_auto_on_main_is_the_next_minor_release(version: semver.Version, run: int) -> None:
     new = bump(version, "auto", GitState("main", None, run))
     assert new == version.next_version("minor")
-    assert new > version and new.prerelease is None
+    assert new > version
+    assert new.prerelease is None
 
 
 @given(releases, branches, numbers)

@@ -29,6 +29,10 @@ def docker_error_text(exc: BaseException) -> str:
     return redact(lines[-1] if lines else text)
 
 
+class _CliFailed(Exception):
+    """A docker command failed; the message is the last line of its stderr, redacted."""
+
+
 def login_argv(server: str, username: str) -> list[str]:
     """`docker login` with the password on stdin: it never appears in argv (ps, /proc)."""
     return ["docker", "login", "--username", username, "--password-stdin", server]
@@ -37,6 +41,7 @@ def login_argv(server: str, username: str) -> list[str]:
 class DockerEngine:
     def __init__(self, client: DockerClient | None = None) -> None:
         self._client = client
+        self.native_platform: str | None = None  # os/arch of the engine, known after ping()
 
     @property
     def client(self) -> DockerClient:
@@ -56,20 +61,49 @@ class DockerEngine:
                 ) from None
             raise ToolUnavailable(f"docker {what} failed: {text}") from exc
 
-    def ping(self) -> str:
-        """The engine's version; ToolUnavailable when no engine answers."""
-        w = _whales()
+    def _cli(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
+        """Run a docker CLI command directly. The cheap, frequent calls (inspect, tag, push,
+        version) skip python-on-whales, whose import costs half a second per process; builds
+        go through it. Returns stdout; raises ToolUnavailable or _CliFailed with the last line
+        of docker's stderr (redacted)."""
+        import subprocess
+
         try:
-            server = self.client.version().server
-        except w.exceptions.DockerException:
-            raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
+            proc = subprocess.run(
+                ["docker", *args],
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
         except FileNotFoundError:
             raise ToolUnavailable(
                 "the docker command is not installed", hint="run scripts/bootstrap.sh"
             ) from None
-        if server is None:
+        except subprocess.TimeoutExpired:
+            raise ToolUnavailable(
+                f"docker {args[0]} did not finish in {timeout:.0f}s", hint=ENGINE_HINT
+            ) from None
+        if proc.returncode == 0:
+            return proc.stdout
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+        text = redact(lines[-1] if lines else f"exit code {proc.returncode}")
+        if "cannot connect to the docker daemon" in text.lower():
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
-        return str(server.version)
+        raise _CliFailed(text)
+
+    def ping(self) -> str:
+        """The engine's version; ToolUnavailable when no engine answers."""
+        fmt = "{{.Server.Version}} {{.Server.Os}}/{{.Server.Arch}}"
+        try:
+            answer = self._cli("version", "--format", fmt, timeout=30).split()
+        except _CliFailed:
+            raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
+        if len(answer) != 2:
+            raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
+        self.native_platform = answer[1]
+        return answer[0]
 
     def builder(self) -> tuple[str, list[str]]:
         """(driver, platforms) of the current buildx builder."""
@@ -126,20 +160,12 @@ class DockerEngine:
         return self.image_id(request.tags[0]) or ""
 
     def image_id(self, ref: str) -> str | None:
-        w = _whales()
         try:
-            return str(self.client.image.inspect(ref).id)
-        except w.exceptions.NoSuchImage:
-            return None
-        except w.exceptions.DockerException as exc:
-            text = docker_error_text(exc)
-            if "No such image" in text:
+            return self._cli("image", "inspect", "--format", "{{.Id}}", ref).strip() or None
+        except _CliFailed as exc:
+            if "no such image" in str(exc).lower():
                 return None
-            if "Cannot connect to the Docker daemon" in text:
-                raise ToolUnavailable(
-                    "the Docker engine is not answering", hint=ENGINE_HINT
-                ) from None
-            raise ToolUnavailable(f"docker image inspect failed: {text}") from None
+            raise ToolUnavailable(f"docker image inspect failed: {exc}") from None
 
     def image_labels(self, ref: str) -> dict[str, str]:
         image = self._call("image inspect", lambda: self.client.image.inspect(ref))
@@ -150,7 +176,10 @@ class DockerEngine:
         return [str(d) for d in (image.repo_digests or [])]
 
     def tag(self, source: str, target: str) -> None:
-        self._call("tag", lambda: self.client.image.tag(source, target))
+        try:
+            self._cli("image", "tag", source, target)
+        except _CliFailed as exc:
+            raise ToolUnavailable(f"docker tag {source} {target} failed: {exc}") from None
 
     def login(self, server: str, username: str, password: Secret) -> None:
         """docker login with the password on stdin; docker's own chatter is kept quiet."""
@@ -193,11 +222,10 @@ class DockerEngine:
         raise RegistryError(f"docker login {server} failed: {text}")
 
     def push(self, ref: str) -> None:
-        w = _whales()
         try:
-            self.client.image.push(ref, quiet=True)
-        except w.exceptions.DockerException as exc:
-            text = docker_error_text(exc)
+            self._cli("image", "push", "--quiet", ref, timeout=1800)
+        except _CliFailed as exc:
+            text = str(exc)
             low = text.lower()
             if "unauthorized" in low or "authentication required" in low or "denied" in low:
                 raise RegistryError(
@@ -213,11 +241,11 @@ class DockerEngine:
 
     def local_tags(self, repository: str) -> list[str]:
         """Tags of `repository` held by the engine."""
-        images = self._call("image ls", lambda: self.client.image.list(repository))
-        prefix = f"{repository}:"
-        return sorted(
-            {t[len(prefix) :] for i in images for t in (i.repo_tags or []) if t.startswith(prefix)}
-        )
+        try:
+            out = self._cli("image", "ls", "--format", "{{.Tag}}", repository)
+        except _CliFailed as exc:
+            raise ToolUnavailable(f"docker image ls failed: {exc}") from None
+        return sorted({t for t in out.split() if t and t != "<none>"})
 
     def remove_image(self, ref: str) -> None:
         self._call("image rm", lambda: self.client.image.remove(ref, force=False, prune=True))

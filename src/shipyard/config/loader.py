@@ -130,7 +130,7 @@ def _describe(
     elif _is_secret_field(loc, data):
         # whatever was written there may be the secret itself: never echo it back
         what = (
-            "expected a secret reference such as { env = \"NAME\" }, { file = \"path\" }, "
+            'expected a secret reference such as { env = "NAME" }, { file = "path" }, '
             '{ ssm = "/param" } or { secretsmanager = "arn:..." }, never the value itself'
         )
         if first["msg"].startswith("Value error"):

@@ -206,7 +206,9 @@ def run(ctx: Context, opts: BuildOptions) -> BuildResult:
         )
     request, version, revision = build_request(ctx, opts, with_cache=False)
     ctx.docker.ping()
-    check_builder(ctx, request)
+    if request.platforms != (ctx.docker.native_platform,):
+        # any builder builds for its engine's own platform: only others need the builder asked
+        check_builder(ctx, request)
     if ctx.config.image.cache_from_previous:
         request = replace(request, cache_from=cache_sources(ctx, version))
     started = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from shipyard.adapters.docker import login_argv
 from shipyard.context import Context
@@ -67,46 +68,66 @@ def plan(ctx: Context, opts: PushOptions) -> Plan:
     return p
 
 
+@runtime_checkable
+class _Retags(Protocol):
+    def retag(self, repository: str, source_tag: str, new_tag: str) -> str: ...
+
+
 def run(ctx: Context, opts: PushOptions) -> PushResult:
     source, refs, _ = target_refs(ctx, TagOptions(opts.version, opts.latest))
     repo = ctx.config.image.repository
-    server = ctx.registry.server
+    server = registry_server(ctx)
     repository = repository_name(server, repo)
     if opts.dry_run:
         return PushResult("", repository, plan=plan(ctx, opts))
     started = time.monotonic()
-    ctx.docker.ping()
     image_id = ctx.docker.image_id(source)
     if image_id is None:
         raise UsageError(f"image {source} is not built", hint="run inv build first")
     missing = [r for r in refs if ctx.docker.image_id(r) != image_id]
     if missing:
         raise UsageError(f"{missing[0]} is not tagged from {source}", hint="run inv tag first")
-    creds = ctx.registry.credentials()
-    if creds:
-        ctx.docker.login(server, creds.username, creds.password)
-    pushed: list[PushedTag] = []
-    digest = ""
+    registry = ctx.registry
+    results: dict[str, PushedTag] = {}
+    to_push: list[str] = []
     for ref in refs:
-        tag = _tag_of(ref)
-        remote = ctx.registry.manifest(repo, tag)
+        remote = registry.manifest(repo, _tag_of(ref))
         if remote is not None and remote.config_digest == image_id:
             ctx.console.progress(f"{ref}: registry already holds {remote.digest[:19]}, skipped")
-            pushed.append(PushedTag(ref, remote.digest, skipped=True))
-            digest = digest or remote.digest
-            continue
-        ctx.console.progress(f"pushing {ref}")
-        ctx.docker.push(ref)
-        after = ctx.registry.manifest(repo, tag)
-        if after is None:
-            raise RegistryError(f"pushed {ref} but the registry does not list it")
-        if after.config_digest and after.config_digest != image_id:
-            raise RegistryError(
-                f"{ref}: the registry holds {after.config_digest[:19]}, "
-                f"not the pushed {image_id[:19]}",
-                hint="another push raced this one; push again",
-            )
-        pushed.append(PushedTag(ref, after.digest, skipped=False))
-        digest = digest or after.digest
+            results[ref] = PushedTag(ref, remote.digest, skipped=True)
+        else:
+            to_push.append(ref)
+    if to_push:
+        # logging in only when something is pushed keeps an unchanged push to a few requests
+        creds = registry.credentials()
+        if creds:
+            ctx.docker.login(server, creds.username, creds.password)
+        first = to_push[0]
+        ctx.console.progress(f"pushing {first}")
+        ctx.docker.push(first)
+        results[first] = PushedTag(first, _verified(ctx, repo, first, image_id), skipped=False)
+        for ref in to_push[1:]:
+            if isinstance(registry, _Retags):
+                # the layers are there now: the other tags only need the same manifest
+                ctx.console.progress(f"tagging {ref} in the registry")
+                registry.retag(repo, _tag_of(first), _tag_of(ref))
+            else:
+                ctx.console.progress(f"pushing {ref}")
+                ctx.docker.push(ref)
+            results[ref] = PushedTag(ref, _verified(ctx, repo, ref, image_id), skipped=False)
+    pushed = [results[ref] for ref in refs]
     seconds = time.monotonic() - started
-    return PushResult(digest, repository, tuple(pushed), seconds)
+    return PushResult(pushed[0].digest, repository, tuple(pushed), seconds)
+
+
+def _verified(ctx: Context, repo: str, ref: str, image_id: str) -> str:
+    """The digest the registry now holds for `ref`, checked to be the pushed image."""
+    after = ctx.registry.manifest(repo, _tag_of(ref))
+    if after is None:
+        raise RegistryError(f"pushed {ref} but the registry does not list it")
+    if after.config_digest and after.config_digest != image_id:
+        raise RegistryError(
+            f"{ref}: the registry holds {after.config_digest[:19]}, not the pushed {image_id[:19]}",
+            hint="another push raced this one; push again",
+        )
+    return after.digest
