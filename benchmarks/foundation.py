@@ -169,11 +169,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-") as tmp:
         path, env = _project(Path(tmp))
         try:
+            listing = bench_list(path, env)
+            release = bench_release(path, env, created)
+            second = bench_second_push(path, env, created)
             measured = [
-                ("inv --list vs python -c 'import invoke'", bench_list(path, env), 1.5),
-                ("inv build tag push vs raw docker commands", bench_release(path, env, created), 1.3),
-                ("second unchanged inv push vs first push", bench_second_push(path, env, created), 0.5),
-            ]  # fmt: skip
+                ("inv --list vs python -c 'import invoke'", listing, 1.5),
+                ("inv build tag push vs raw docker commands", release, 1.3),
+                ("second unchanged inv push vs first push", second, 0.5),
+            ]
         finally:
             _remove_images(created)
     for label, (ours, baseline), target in measured:
