@@ -905,5 +905,49 @@ class EcsTarget:
             live: dict[str, Any] = {}
             if arn:
                 live, _ = self.ecs.describe_task_definition(arn)
-            result.append((scfg.name, short_arn(arn), field_diff(live, desired)))
+            result.append(
+                (scfg.name, short_arn(arn), field_diff(without_defaults(live, desired), desired))
+            )
         return result
+
+
+# What ECS fills in when a registered definition leaves it out; not a change worth showing.
+CONTAINER_DEFAULTS: dict[str, Any] = {
+    "cpu": 0,
+    "essential": True,
+    "privileged": False,
+    "readonlyRootFilesystem": False,
+    "interactive": False,
+    "pseudoTerminal": False,
+    "disableNetworking": False,
+}
+
+
+def without_defaults(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """`live` minus the values ECS filled in by default where `desired` says nothing."""
+    result = dict(live)
+    wanted = {c.get("name"): c for c in desired.get("containerDefinitions", [])}
+    containers = []
+    for container in live.get("containerDefinitions", []):
+        want = wanted.get(container.get("name"), {})
+        clean = {
+            k: v
+            for k, v in container.items()
+            if k in want or k not in CONTAINER_DEFAULTS or CONTAINER_DEFAULTS[k] != v
+        }
+        want_ports = want.get("portMappings", [])
+        ports = []
+        for i, mapping in enumerate(container.get("portMappings", [])):
+            asked = want_ports[i] if i < len(want_ports) else {}
+            m = dict(mapping)
+            if "hostPort" not in asked and m.get("hostPort") == m.get("containerPort"):
+                m.pop("hostPort", None)
+            if "protocol" not in asked and m.get("protocol") == "tcp":
+                m.pop("protocol", None)
+            ports.append(m)
+        if "portMappings" in container:
+            clean["portMappings"] = ports
+        containers.append(clean)
+    if "containerDefinitions" in live:
+        result["containerDefinitions"] = containers
+    return result
