@@ -250,13 +250,15 @@ def _scan(ctx: Context, version: str, digest: str) -> tuple[str, dict[str, Any]]
     # `inv ci` does not depend on its internals at import time
     import importlib
 
+    from shipyard.errors import ScanFailed
+
     scan_op = importlib.import_module("shipyard.operations.scan")
-    result = scan_op.run(ctx, scan_op.ScanOptions(version=version, digest=digest))
-    summary = getattr(result, "summary", None)
-    detail = (
-        summary() if callable(summary) else f"{version}: passed the {ctx.config.scan.fail_on} gate"
-    )
-    return str(detail), {"digest": digest}
+    result = scan_op.run(ctx, scan_op.ScanOptions(version=version or None))
+    counts = {k: v for k, v in result.counts().items() if v}
+    shown = ", ".join(f"{n} {sev}" for sev, n in counts.items()) or "no findings"
+    if not result.passed:
+        raise ScanFailed(f"{result.image}: {shown} at or above {result.fail_on}")
+    return f"{shown} (gate {result.fail_on})", {"digest": digest, "findings": counts}
 
 
 def run(ctx: Context, opts: CiOptions, result: CiResult | None = None) -> CiResult:
