@@ -13,8 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
-
 from benchmarks.ecs_deploy import ecs_rollouts_complete
+
 from tests.conftest import MotoServer, Project
 
 REGION = "ap-northeast-2"
@@ -24,7 +24,7 @@ ACCOUNT = "123456789012"
 class App(BaseHTTPRequestHandler):
     version = "0.1.0"
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = b"ok" if self.path.startswith("/health") else self.version.encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
