@@ -7,7 +7,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from invoke import Collection, Task
+from invoke.collection import Collection
+from invoke.tasks import Task
 
 
 def _build_namespace() -> Collection:
