@@ -279,3 +279,19 @@ def test_the_sample_app_built_unhealthy_answers_500(
     base = _serve(f"{project.repository}:0.1.0", run_container)
     assert _get(f"{base}/health")[0] == 500
     assert _get(f"{base}/version") == (200, "0.1.0\n")
+
+
+def test_build_tag_push_in_one_command_with_the_repository_from_the_environment(
+    project: Project, registry: OciRegistry
+) -> None:
+    repository = f"{project.repository}env"
+    try:
+        proc = project.inv("build", "tag", "push", extra_env={"ECR_REPOSITORY": repository})
+        assert proc.returncode == 0, proc.stderr
+        assert "digest: sha256:" in proc.stdout
+        assert "0.1.0" in registry.tags(repository)
+        assert registry.tags(project.repository) == []
+    finally:
+        refs = local_refs(repository)
+        if refs:
+            docker("image", "rm", "-f", *refs, check=False)
