@@ -30,8 +30,8 @@ def workflows() -> list[str]:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff, ruff format --check, hadolint on every Dockerfile, actionlint + zizmor on workflows."""
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "tasks.py")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py", "tasks.py")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py", "tasks.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py", "tasks.py")
     session.run("hadolint", *dockerfiles())
     flows = workflows()
     if flows:

@@ -60,8 +60,14 @@ class Project:
     repository: str
     env: dict[str, str] = field(default_factory=dict)
 
-    def inv(self, *args: str, check: bool = False, timeout: float = 300, input: str | None = None,
-            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def inv(
+        self,
+        *args: str,
+        check: bool = False,
+        timeout: float = 300,
+        input: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run `inv ARGS` as a user would type it, in the project directory."""
         proc = subprocess.run(
             [str(VENV_BIN / "inv"), *args],
@@ -110,7 +116,8 @@ def make_project(base: Path, *, name: str | None = None) -> Project:
     text = base_toml.read_text().replace('repository = "gamepulse"', f'repository = "{repository}"')
     base_toml.write_text(text)
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith(("GITHUB_", "AWS_", "ECR_", "SHIPYARD_", "PYTEST_"))
     }
     env.update(
@@ -142,14 +149,18 @@ def _remove_images(repository: str) -> None:
         return
     listed = subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
-    refs = [r for r in listed if r.split(":")[0].rsplit("/", 1)[-1] == repository]
+    # rsplit: a registry-qualified name (127.0.0.1:5000/repo:tag) has a colon before the tag
+    refs = [r for r in listed if r.rsplit(":", 1)[0].rsplit("/", 1)[-1] == repository]
     if refs:
         subprocess.run(["docker", "image", "rm", "-f", *refs], capture_output=True, check=False)
 
 
 # -- AWS through moto in server mode ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MotoServer:
@@ -183,10 +194,10 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
     """A clean moto server with this process' AWS environment pointing at it."""
     moto_server.reset()
     for key, value in moto_server.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    yield moto_server
+    return moto_server

@@ -57,7 +57,9 @@ def load_file(path: Path, root: Path | None = None) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{shown}: task definition file not found") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{shown}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ConfigError(
+            f"{shown}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{shown}: a task definition must be a JSON object")
     return accept_described(data)
@@ -75,6 +77,7 @@ def strip_read_only(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def substitute(value: Any, variables: Mapping[str, str], *, where: str = "") -> Any:
     if isinstance(value, str):
+
         def repl(match: re.Match[str]) -> str:
             key = match.group(1)
             if key not in variables:
@@ -132,7 +135,9 @@ def _apply_deletions(doc: dict[str, Any]) -> dict[str, Any]:
     """An overlay removes a container or volume by naming it with "$delete": true."""
     for key in ("containerDefinitions", "volumes"):
         if key in doc:
-            doc[key] = [item for item in doc[key] if not (isinstance(item, dict) and item.get("$delete"))]
+            doc[key] = [
+                item for item in doc[key] if not (isinstance(item, dict) and item.get("$delete"))
+            ]
     return doc
 
 
@@ -169,7 +174,8 @@ def diff(live: Mapping[str, Any], desired: Mapping[str, Any]) -> list[tuple[str,
             for key in sorted(set(a) | set(b)):
                 walk(a.get(key), b.get(key), f"{path}.{key}" if path else key)
         elif (
-            isinstance(a, list) and isinstance(b, list)
+            isinstance(a, list)
+            and isinstance(b, list)
             and all(isinstance(i, dict) and "name" in i for i in a + b)
         ):
             left = {i["name"]: i for i in a}

@@ -60,7 +60,9 @@ def get_lock(ctx: Context) -> Lock:
     from shipyard.locking.dynamodb import DynamoDbLock
 
     return DynamoDbLock(
-        ctx.aws, table=ctx.config.lock.table, environment=ctx.environment,
+        ctx.aws,
+        table=ctx.config.lock.table,
+        environment=ctx.environment,
         ttl_seconds=ctx.config.lock.ttl_seconds,
     )
 

@@ -68,12 +68,16 @@ def run_check(
         attempts += 1
         ok, detail = judge(check, fetch(url, cfg.timeout_seconds), version)
         if ok:
-            return CheckResult(check.path, url, True, check.status, detail, attempts, clock() - started)
+            return CheckResult(
+                check.path, url, True, check.status, detail, attempts, clock() - started
+            )
         in_warmup = clock() < warmup_until
         if not in_warmup:
             counted += 1
             if counted > cfg.retries:
-                return CheckResult(check.path, url, False, None, detail, attempts, clock() - started)
+                return CheckResult(
+                    check.path, url, False, None, detail, attempts, clock() - started
+                )
         pause = min(delay, MAX_BACKOFF)
         if in_warmup:
             pause = min(pause, max(0.0, warmup_until - clock())) or min(delay, 0.5)
@@ -100,8 +104,14 @@ def run(
             console.progress(f"verify {opts.url.rstrip('/')}{check.path}")
         results.append(
             run_check(
-                opts.url, check, cfg, version=opts.version, warmup_until=warmup_until,
-                fetch=fetch, clock=clock, sleep=sleep,
+                opts.url,
+                check,
+                cfg,
+                version=opts.version,
+                warmup_until=warmup_until,
+                fetch=fetch,
+                clock=clock,
+                sleep=sleep,
             )
         )
     return VerifyResult(opts.url, tuple(results))
