@@ -82,6 +82,7 @@ class ReleaseResult:
     state: ReleaseState | None = None
 
     def as_json(self) -> dict[str, Any]:
+        details = self.state.deploy.details if self.state and self.state.deploy else {}
         message = ""
         if isinstance(self.error, ShipyardError):
             message = self.error.one_line()
@@ -95,6 +96,8 @@ class ReleaseResult:
             "image": self.image,
             "release_id": self.release_id,
             "url": self.url,
+            "task_definition_arn": details.get("task_definition_arn"),
+            "deployment_id": details.get("deployment_id"),
             "seconds": round(self.seconds, 2),
             "steps": self.steps.as_list() if self.steps else [],
             "error": message,
@@ -201,6 +204,10 @@ def _verify(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
     from shipyard.targets import get_target
 
     url = verify_url(ctx, state)
+    if state.deploy is not None and state.deploy.details.get("verified"):
+        # the target ran these same checks as its gate before finishing the deploy (ECS)
+        checks = len(ctx.config.verify.checks)
+        return f"{checks}/{checks} checks OK at {url} (the deploy's verify gate)"
     result = verify_op.run(
         verify_op.VerifyOptions(url, state.version), ctx.config.verify, console=ctx.console
     )

@@ -1,4 +1,5 @@
-"""inv release: version -> build -> tag -> push -> deploy -> verify, under the deploy lock."""
+"""inv release: version -> build -> tag -> push -> [scan] -> deploy -> verify -> [cleanup],
+under the deploy lock, with notifications when configured (pipelines/release_stages.py)."""
 
 # invoke hands every task its context `c` and the common flags; not all use them
 # ruff: noqa: ARG001
@@ -32,8 +33,9 @@ def release(
     debug: bool = False,
     json: bool = False,
 ) -> None:
-    """Release to an environment: version, build, tag, push, deploy, verify; one final table."""
+    """Release: version, build, tag, push, [scan], deploy, verify, [cleanup]; one final table."""
     from shipyard.pipelines import release as pipeline
+    from shipyard.pipelines.release_stages import notify_finish, standard_steps
 
     ctx = context(env)
     result = pipeline.run(
@@ -45,6 +47,8 @@ def release(
             dry_run=dry_run,
             lock_wait=lock_wait,
             message=message,
+            extra_steps=standard_steps(ctx),
+            on_finish=(notify_finish,),
         ),
     )
     if json and result.plan is None:
