@@ -76,15 +76,17 @@ def parse_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:
 
 def cache_sources(ctx: Context, version: semver.Version) -> tuple[str, ...]:
     """Images whose layers the build may reuse (BuildKit inline cache, BUILDKIT_INLINE_CACHE=1):
-    the local image of this version or else of the newest earlier version, and the registry's
-    newest version not newer than this one, so a fresh machine (CI) reuses the previous release.
-    Best effort: an engine or registry that cannot answer just means no cache."""
+    the local image of this version or else of the newest earlier version; only when the engine
+    has none (a fresh machine, CI), the registry's newest version not newer than this one.
+    A local source is enough: a registry source makes BuildKit resolve it remotely on every
+    build even when the same layers are here. Best effort: an engine or registry that cannot
+    answer just means no cache."""
     repository = ctx.config.image.repository
     sources: list[str] = []
     try:
         local = previous_release(ctx.docker.local_tags(repository), version)
         if local:
-            sources.append(image_ref(None, repository, local))
+            return (image_ref(None, repository, local),)
     except ShipyardError:
         pass
     try:
