@@ -85,7 +85,7 @@ echo "==> version $version" >&2
 # 3. build; a multi-platform build cannot be loaded into the engine, so the builder pushes
 #    it under the registry tags itself and there is nothing left to tag or push
 if $multi_arch; then
-  step build "${common[@]}" --version "$version" --platform linux/amd64,linux/arm64
+  step build "${common[@]}" --version "$version" --platform linux/amd64,linux/arm64 "${latest_flag[@]}"
 else
   step build "${common[@]}" --version "$version"
   step tag "${common[@]}" --version "$version" "${latest_flag[@]}"

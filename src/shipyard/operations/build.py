@@ -35,6 +35,8 @@ class BuildOptions:
     version: str | None = None  # default: version.txt
     build_args: tuple[str, ...] = ()  # KEY=VALUE from --build-arg
     platforms: tuple[str, ...] | None = None  # default: image.platforms
+    # multi-platform builds push their own tags (nothing is loaded to tag later): --latest here
+    latest: bool | None = None
     dry_run: bool = False
 
 
@@ -139,7 +141,7 @@ def build_request(
         # registry tags straight from the builder
         from shipyard.operations.tag import TagOptions, target_refs
 
-        _, tags, _ = target_refs(ctx, TagOptions(version=str(version)))
+        _, tags, _ = target_refs(ctx, TagOptions(version=str(version), latest=opts.latest))
     else:
         tags = (local_image(ctx, version),)
     cache = cache_sources(ctx, version) if with_cache and cfg.cache_from_previous else ()

@@ -75,6 +75,14 @@ class _Retags(Protocol):
 
 def run(ctx: Context, opts: PushOptions) -> PushResult:
     source, refs, _ = target_refs(ctx, TagOptions(opts.version, opts.latest))
+    from shipyard.config.model import EcrRegistryConfig
+
+    if isinstance(ctx.config.registry, EcrRegistryConfig):
+        from shipyard.adapters.ecr import check_tag_mutability
+
+        # an IMMUTABLE repository refuses a moving tag (latest, the date) only at the second
+        # push: say so before anything is pushed
+        check_tag_mutability(ctx.config.registry, ctx.config.image.tags, latest=opts.latest)
     repo = ctx.config.image.repository
     server = registry_server(ctx)
     repository = repository_name(server, repo)

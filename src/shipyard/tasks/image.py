@@ -62,6 +62,7 @@ def version(
         "version": "build this version instead of version.txt's",
         "build_arg": "KEY=VALUE passed to the build (repeatable)",
         "platform": "comma-separated platforms, e.g. linux/amd64,linux/arm64",
+        "latest": "multi-platform builds push their own tags: also push latest (not prereleases)",
         "repository": REPOSITORY_HELP,
     },
     iterable=["build_arg"],
@@ -72,6 +73,7 @@ def build(
     version: str | None = None,
     build_arg: list[str] | None = None,
     platform: str | None = None,
+    latest: bool = False,
     repository: str | None = None,
     dry_run: bool = False,
     debug: bool = False,
@@ -86,6 +88,7 @@ def build(
         version=version,
         build_args=tuple(build_arg or ()),
         platforms=platforms,
+        latest=latest or None,
         dry_run=dry_run,
     )
     result = run(ctx, options)
