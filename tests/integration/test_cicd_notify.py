@@ -26,7 +26,7 @@ from shipyard.notify import NotifyInfo, ci_run_url, notify
 from tests.conftest import MotoServer, free_port
 
 WEBHOOK_SECRET_PATH = "/services/T000/B000/webhooksecretvalue123"
-BOT_TOKEN = "xoxb-1234-5678-secrettokenvalue"
+BOT_TOKEN = "xoxb-EXAMPLE-5678-secrettokenvalue"
 GITHUB_ENV = {
     "GITHUB_SERVER_URL": "https://github.com",
     "GITHUB_REPOSITORY": "acme/gamepulse",
