@@ -382,7 +382,11 @@ def run(
         try:
             with held(get_lock(to_ctx), message, wait=opts.lock_wait):
                 deployed = _deploy(steps, target, artifact, opts, message, result)
-                if (
+                if opts.verify and deployed.details.get("verified"):
+                    # the target's own verify gate ran these checks before it returned
+                    checks = len(to_ctx.config.verify.checks)
+                    steps.skip("verify", f"{checks} check(s) passed in the deploy's verify gate")
+                elif (
                     opts.verify
                     and to_ctx.config.verify.url
                     and deployed.outcome == "succeeded"
