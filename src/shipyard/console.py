@@ -21,6 +21,14 @@ from tabulate import tabulate
 
 from shipyard.secrets import redact
 
+# With --json, stdout carries only the JSON document; tables and lines go to stderr.
+_json_mode = False
+
+
+def set_json_mode(on: bool) -> None:
+    global _json_mode
+    _json_mode = on
+
 
 def _on_github() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
@@ -40,7 +48,10 @@ class Console:
 
     @property
     def out(self) -> TextIO:
-        return self._out or sys.stdout
+        """Where human-readable output goes (stderr under --json)."""
+        if self._out is not None:
+            return self._out
+        return sys.stderr if _json_mode else sys.stdout
 
     @property
     def err(self) -> TextIO:
@@ -99,7 +110,8 @@ class Console:
         return text
 
     def json(self, data: Any) -> None:
-        print(redact(json.dumps(data, indent=2, sort_keys=True, default=str)), file=self.out)
+        text = redact(json.dumps(data, indent=2, sort_keys=True, default=str))
+        print(text, file=self._out or sys.stdout, flush=True)
 
     # -- GitHub Actions ------------------------------------------------------------------
     def step_summary(self, markdown: str) -> None:

@@ -67,6 +67,11 @@ class Checkout:
     def is_dirty(self) -> bool:
         return bool(self._git("status", "--porcelain", "--untracked-files=no"))
 
+    def has_changes_in(self, path: str) -> bool:
+        """Uncommitted or untracked (not ignored) files under `path`: what a build would see
+        that the commit does not hold."""
+        return bool(self._git("status", "--porcelain", "--untracked-files=normal", "--", path))
+
     def branch(self) -> str | None:
         env = self.environ
         if env.get("GITHUB_HEAD_REF"):  # pull_request: the source branch

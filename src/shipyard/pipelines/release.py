@@ -38,6 +38,7 @@ class ReleaseState:
     image: str | None = None  # pinned by digest, as deployed
     digest: str | None = None
     revision: str | None = None
+    reused: bool = False  # build, tag and push were skipped: the registry holds this image
     deploy: DeployResult | None = None
     verify: VerifyResult | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -58,6 +59,8 @@ class ReleaseOptions:
     bump: str | None = None
     set_version: str | None = None
     build_args: tuple[str, ...] = ()
+    # reuse the pushed image when the registry holds this version built from this commit
+    rebuild: bool = False
     dry_run: bool = False
     lock_wait: float = 0.0
     message: str = ""
@@ -139,9 +142,49 @@ def _version(
     return f"{result.previous} -> {result.version}" + (" (not written)" if dry_run else "")
 
 
+def pushed_build(ctx: Context, version: str) -> str | None:
+    """The digest the registry holds for `version` when that image was built from this very
+    commit (its version tag and its commit tag name the same manifest) and the build context
+    has no uncommitted change. Releasing it again needs no build: CI's build job pushed it,
+    the deploy job reuses it, and what was scanned is what is deployed."""
+    from shipyard.errors import ShipyardError
+    from shipyard.operations.tag import TagOptions, target_refs
+    from shipyard.versioning import docker_tag, parse
+
+    if ctx.git.has_changes_in(ctx.config.image.context):
+        return None
+    sha = ctx.git.head_sha()[:7]
+    _, refs, _ = target_refs(ctx, TagOptions(version=version, latest=False))
+    tags = [ref.rsplit(":", 1)[1] for ref in refs]
+    version_tag = docker_tag(parse(version))
+    commit_tags = [t for t in tags if sha in t and t != version_tag]
+    if version_tag not in tags or not commit_tags:
+        return None  # a tag strategy without the commit cannot tell what the version holds
+    repo = ctx.config.image.repository
+    try:
+        held = ctx.registry.manifest(repo, version_tag)
+        commit = ctx.registry.manifest(repo, commit_tags[0])
+    except ShipyardError:
+        return None
+    if held is None or commit is None or held.digest != commit.digest:
+        return None
+    return held.digest
+
+
 def _build(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
+    from shipyard.images import repository_name
     from shipyard.operations.build import BuildOptions
     from shipyard.operations.build import run as build_run
+
+    if not (opts.rebuild or opts.build_args) and state.version:
+        digest = pushed_build(ctx, state.version)
+        if digest:
+            server = ctx.registry.server
+            state.reused = True
+            state.digest = digest
+            state.image = f"{repository_name(server, ctx.config.image.repository)}@{digest}"
+            state.revision = ctx.git.head_sha()
+            return f"reused {digest[:19]}: the registry holds {state.version} of this commit"
 
     result = build_run(ctx, BuildOptions(version=state.version, build_args=opts.build_args))
     state.local_image = result.image
@@ -259,6 +302,11 @@ def plan(ctx: Context, opts: ReleaseOptions) -> Plan:
             else:
                 p.add(extra.name, f"after {extra.after}")
         elif name == "build":
+            if not (opts.rebuild or opts.build_args):
+                p.notes.append(
+                    "build, tag and push are skipped when the registry already holds this "
+                    "version built from this commit (--rebuild builds anyway)"
+                )
             p.extend(
                 build.plan(
                     ctx, build.BuildOptions(version=state.version, build_args=opts.build_args)
@@ -308,6 +356,9 @@ def run(ctx: Context, opts: ReleaseOptions) -> ReleaseResult:
                 f"took over the deploy lock left by {left.owner} (that process is gone)"
             )
         for name in order:
+            if state.reused and name in ("tag", "push"):
+                steps.skip(name, "reusing the pushed image (inv release --rebuild to build anew)")
+                continue
             with steps.step(name) as handle:
                 extra = extras.get(name)
                 handle.detail = extra.run(ctx, state) if extra else _STEPS[name](ctx, opts, state)

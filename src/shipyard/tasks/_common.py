@@ -64,6 +64,9 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
             from shipyard.errors import ShipyardError
 
             _install_signal_handlers()
+            from shipyard.console import set_json_mode
+
+            set_json_mode(bool(kw.get("json")))
             console = Console()
             try:
                 return fn(c, *a, **kw)
