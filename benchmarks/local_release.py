@@ -242,7 +242,9 @@ class RawSequence:
         sh("nginx", "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-s", "reload")
         while get(f"http://127.0.0.1:{self.port}/version") != version:
             time.sleep(0.05)
-        sh("curl", "-fsS", f"http://127.0.0.1:{self.port}/health")
+        # an old nginx worker may still answer a request or two right after the reload
+        while get(f"http://127.0.0.1:{self.port}/health") != "ok":
+            time.sleep(0.05)
         time.sleep(2)  # drain, as target.drain_seconds
         if self.live:
             sh("docker", "stop", self.live)

@@ -86,7 +86,9 @@ class AwsClients:
 
             with translate_errors("create AWS session"):
                 base = boto3.session.Session(
-                    profile_name=self.config.profile, region_name=self.region
+                    botocore_session=_botocore_session(),
+                    profile_name=self.config.profile,
+                    region_name=self.region,
                 )
                 if self.config.role_arn:
                     base = self._assume_role(base, self.config.role_arn)
@@ -106,6 +108,7 @@ class AwsClients:
         register(creds["SecretAccessKey"])
         register(creds["SessionToken"])
         return boto3.session.Session(
+            botocore_session=_botocore_session(),
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
@@ -127,6 +130,24 @@ class AwsClients:
             with translate_errors("sts:GetCallerIdentity"):
                 self._account_id = str(self.client("sts").get_caller_identity()["Account"])
         return self._account_id
+
+
+_shared_loader: Any = None
+
+
+def _botocore_session() -> Any:
+    """A fresh botocore session (its own credentials and config) that shares one data loader
+    per process, so the JSON service models are parsed once, not once per Context and client
+    (what boto3's default session gives tools that use it)."""
+    import botocore.session
+
+    global _shared_loader
+    session = botocore.session.get_session()
+    if _shared_loader is None:
+        _shared_loader = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _shared_loader)
+    return session
 
 
 def botocore_config() -> Any:

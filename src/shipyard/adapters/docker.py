@@ -42,6 +42,7 @@ class DockerEngine:
     def __init__(self, client: DockerClient | None = None) -> None:
         self._client = client
         self.native_platform: str | None = None  # os/arch of the engine, known after ping()
+        self._version: str | None = None
 
     @property
     def client(self) -> DockerClient:
@@ -94,7 +95,10 @@ class DockerEngine:
         raise _CliFailed(text)
 
     def ping(self) -> str:
-        """The engine's version; ToolUnavailable when no engine answers."""
+        """The engine's version; ToolUnavailable when no engine answers. Asked once per
+        engine object: the steps of one pipeline share it."""
+        if self._version is not None:
+            return self._version
         fmt = "{{.Server.Version}} {{.Server.Os}}/{{.Server.Arch}}"
         try:
             answer = self._cli("version", "--format", fmt, timeout=30).split()
@@ -103,6 +107,7 @@ class DockerEngine:
         if len(answer) != 2:
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
         self.native_platform = answer[1]
+        self._version = answer[0]
         return answer[0]
 
     def builder(self) -> tuple[str, list[str]]:
@@ -166,6 +171,19 @@ class DockerEngine:
             if "no such image" in str(exc).lower():
                 return None
             raise ToolUnavailable(f"docker image inspect failed: {exc}") from None
+
+    def image_tags(self, ref: str) -> tuple[str, set[str]] | None:
+        """(image id, every name:tag pointing at it) in one call; None when not there."""
+        try:
+            out = self._cli("image", "inspect", "--format", "{{.Id}} {{json .RepoTags}}", ref)
+        except _CliFailed as exc:
+            if "no such image" in str(exc).lower():
+                return None
+            raise ToolUnavailable(f"docker image inspect failed: {exc}") from None
+        import json
+
+        image_id, _, tags = out.strip().partition(" ")
+        return image_id, set(json.loads(tags or "[]") or [])
 
     def image_labels(self, ref: str) -> dict[str, str]:
         image = self._call("image inspect", lambda: self.client.image.inspect(ref))

@@ -89,10 +89,11 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
     if opts.dry_run:
         return PushResult("", repository, plan=plan(ctx, opts))
     started = time.monotonic()
-    image_id = ctx.docker.image_id(source)
-    if image_id is None:
+    found = ctx.docker.image_tags(source)
+    if found is None:
         raise UsageError(f"image {source} is not built", hint="run inv build first")
-    missing = [r for r in refs if ctx.docker.image_id(r) != image_id]
+    image_id, tagged = found
+    missing = [r for r in refs if r not in tagged]
     if missing:
         raise UsageError(f"{missing[0]} is not tagged from {source}", hint="run inv tag first")
     registry = ctx.registry
