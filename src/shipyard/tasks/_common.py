@@ -50,6 +50,8 @@ def _install_signal_handlers() -> None:
 
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, on_term)
+    # `inv status | head` closes the pipe early: end quietly, as command-line tools do
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
