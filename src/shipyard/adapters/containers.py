@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard.adapters.docker import ENGINE_HINT, DockerEngine, docker_error_text
-from shipyard.errors import DeployFailed, ToolUnavailable
+from shipyard.adapters.docker import CliFailed, DockerEngine, docker_error_text
+from shipyard.errors import DeployFailed
 from shipyard.secrets import Secret
 from shipyard.targets.local_spec import ContainerSpec
 
@@ -69,16 +69,7 @@ class Containers:
         self.engine = engine
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
-        w = _whales()
-        try:
-            return fn()
-        except w.exceptions.DockerException as exc:
-            text = docker_error_text(exc)
-            if "Cannot connect to the Docker daemon" in text:
-                raise ToolUnavailable(
-                    "the Docker engine is not answering", hint=ENGINE_HINT
-                ) from None
-            raise DeployFailed(f"docker {what} failed: {text}") from None
+        return self.engine._call(what, fn, failure=DeployFailed)
 
     @property
     def client(self) -> Any:
@@ -206,19 +197,12 @@ class Containers:
         return str(container.id)
 
     def _cli_json(self, what: str, *args: str) -> list[dict[str, Any]]:
-        """One docker CLI call through python-on-whales' runner, parsed once. (Its Container
-        objects re-inspect on every attribute read: several reads would be several calls.)"""
-        w = _whales()
-        argv = [*self.client.client_config.docker_cmd, *args]
+        """One docker CLI call, parsed once. (python-on-whales' Container objects re-inspect
+        on every attribute read: several reads would be several calls.)"""
         try:
-            out = w.utils.run(argv)
-        except w.exceptions.DockerException as exc:
-            text = docker_error_text(exc)
-            if "Cannot connect to the Docker daemon" in text:
-                raise ToolUnavailable(
-                    "the Docker engine is not answering", hint=ENGINE_HINT
-                ) from None
-            raise DeployFailed(f"docker {what} failed: {text}") from None
+            out = self.engine._cli(*args)
+        except CliFailed as exc:
+            raise DeployFailed(f"docker {what} failed: {exc}") from None
         if not out:
             return []
         if out.lstrip().startswith("["):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import BuildFailed, RegistryError, ToolUnavailable
+from shipyard.errors import BuildFailed, RegistryError, ShipyardError, ToolUnavailable
 from shipyard.images import BuildRequest
 from shipyard.secrets import Secret, redact
 
@@ -29,7 +29,7 @@ def docker_error_text(exc: BaseException) -> str:
     return redact(lines[-1] if lines else text)
 
 
-class _CliFailed(Exception):
+class CliFailed(Exception):
     """A docker command failed; the message is the last line of its stderr, redacted."""
 
 
@@ -50,7 +50,11 @@ class DockerEngine:
             self._client = _whales().DockerClient()
         return self._client
 
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+    def _call(
+        self, what: str, fn: Callable[[], Any], *, failure: type[ShipyardError] = ToolUnavailable
+    ) -> Any:
+        """Run a python-on-whales call; an engine that does not answer is ToolUnavailable,
+        any other refusal `failure` with docker's last line."""
         w = _whales()
         try:
             return fn()
@@ -60,12 +64,12 @@ class DockerEngine:
                 raise ToolUnavailable(
                     "the Docker engine is not answering", hint=ENGINE_HINT
                 ) from None
-            raise ToolUnavailable(f"docker {what} failed: {text}") from exc
+            raise failure(f"docker {what} failed: {text}") from exc
 
     def _cli(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
         """Run a docker CLI command directly. The cheap, frequent calls (inspect, tag, push,
         version) skip python-on-whales, whose import costs half a second per process; builds
-        go through it. Returns stdout; raises ToolUnavailable or _CliFailed with the last line
+        go through it. Returns stdout; raises ToolUnavailable or CliFailed with the last line
         of docker's stderr (redacted)."""
         import subprocess
 
@@ -92,7 +96,7 @@ class DockerEngine:
         text = redact(lines[-1] if lines else f"exit code {proc.returncode}")
         if "cannot connect to the docker daemon" in text.lower():
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
-        raise _CliFailed(text)
+        raise CliFailed(text)
 
     def ping(self) -> str:
         """The engine's version; ToolUnavailable when no engine answers. Asked once per
@@ -102,7 +106,7 @@ class DockerEngine:
         fmt = "{{.Server.Version}} {{.Server.Os}}/{{.Server.Arch}}"
         try:
             answer = self._cli("version", "--format", fmt, timeout=30).split()
-        except _CliFailed:
+        except CliFailed:
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
         if len(answer) != 2:
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
@@ -167,7 +171,7 @@ class DockerEngine:
     def image_id(self, ref: str) -> str | None:
         try:
             return self._cli("image", "inspect", "--format", "{{.Id}}", ref).strip() or None
-        except _CliFailed as exc:
+        except CliFailed as exc:
             if "no such image" in str(exc).lower():
                 return None
             raise ToolUnavailable(f"docker image inspect failed: {exc}") from None
@@ -176,7 +180,7 @@ class DockerEngine:
         """(image id, every name:tag pointing at it) in one call; None when not there."""
         try:
             out = self._cli("image", "inspect", "--format", "{{.Id}} {{json .RepoTags}}", ref)
-        except _CliFailed as exc:
+        except CliFailed as exc:
             if "no such image" in str(exc).lower():
                 return None
             raise ToolUnavailable(f"docker image inspect failed: {exc}") from None
@@ -196,7 +200,7 @@ class DockerEngine:
     def tag(self, source: str, target: str) -> None:
         try:
             self._cli("image", "tag", source, target)
-        except _CliFailed as exc:
+        except CliFailed as exc:
             raise ToolUnavailable(f"docker tag {source} {target} failed: {exc}") from None
 
     def login(self, server: str, username: str, password: Secret) -> None:
@@ -242,7 +246,7 @@ class DockerEngine:
     def push(self, ref: str) -> None:
         try:
             self._cli("image", "push", "--quiet", ref, timeout=1800)
-        except _CliFailed as exc:
+        except CliFailed as exc:
             text = str(exc)
             low = text.lower()
             if "unauthorized" in low or "authentication required" in low or "denied" in low:
@@ -261,7 +265,7 @@ class DockerEngine:
         """Tags of `repository` held by the engine."""
         try:
             out = self._cli("image", "ls", "--format", "{{.Tag}}", repository)
-        except _CliFailed as exc:
+        except CliFailed as exc:
             raise ToolUnavailable(f"docker image ls failed: {exc}") from None
         return sorted({t for t in out.split() if t and t != "<none>"})
 
