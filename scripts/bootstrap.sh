@@ -13,6 +13,10 @@ APT_PACKAGES=(docker.io docker-registry nginx busybox-static apache2-utils git c
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }
+# Quiet steps keep their output in a log, shown only when they fail.
+LOG=$(mktemp -t shipyard-bootstrap.XXXXXX)
+quiet() { "$@" >>"$LOG" 2>&1 || { tail -n 30 "$LOG" >&2; die "failed: $*"; }; }
+export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
 
 [ "$(id -u)" = 0 ] || die "run as root (it installs Debian packages and starts dockerd)"
 
@@ -23,9 +27,8 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  quiet apt-get update -qq
+  quiet apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # 2. buildx plugin: Debian 12 has none; take the plain binary out of trixie's package --------
@@ -42,9 +45,10 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
   apt_tmp=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$tmp/etc"
-           -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp" -o "Dir::Cache::Archives=$tmp/archives")
-  apt-get "${apt_tmp[@]}" update -qq
-  (cd "$tmp" && apt-get "${apt_tmp[@]}" download docker-buildx >/dev/null 2>&1)
+           -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp" -o "Dir::Cache::Archives=$tmp/archives"
+           -o APT::Sandbox::User=root)
+  quiet apt-get "${apt_tmp[@]}" update -qq
+  (cd "$tmp" && quiet apt-get "${apt_tmp[@]}" download docker-buildx)
   dpkg-deb -x "$tmp"/docker-buildx_*.deb "$tmp/x"
   mkdir -p "$HOME/.docker/cli-plugins"
   install -m 0755 "$tmp/x/usr/libexec/docker/cli-plugins/docker-buildx" "$HOME/.docker/cli-plugins/docker-buildx"
@@ -126,6 +130,7 @@ fi
 # 7. git: images are labelled by commit, so the checkout needs one ------------------------------
 git -C "$ROOT" config --global --add safe.directory "$ROOT" 2>/dev/null || true
 
+rm -f "$LOG"
 [ $# -gt 0 ] || { say "ready"; exit 0; }
 cd "$ROOT"
 export PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV"
