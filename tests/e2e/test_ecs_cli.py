@@ -70,22 +70,20 @@ def put_image(ecr: Any, repository: str, tag: str) -> str:
     )
 
 
-def test_diff_deploy_status_lock_rollback_on_staging(
-    project: Project, aws: MotoServer, url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
+def seed_staging(project: Project, aws: MotoServer, url: str, live: str) -> tuple[Any, Any]:
+    """staging.toml pointed at `url`; in moto, the cluster, the repository and the staging
+    service running `live` (a succeeded release). Returns the ECS and ECR clients."""
     staging = project.path / "deploy" / "environments" / "staging.toml"
     staging.write_text(
         staging.read_text()
         .replace("https://staging.gamepulse.example.com", url)
         .replace("warmup_seconds = 30", "warmup_seconds = 0")
     )
-    env = {**aws.env(), "AWS_ACCOUNT_ID": ACCOUNT}
     ecs = boto3.client("ecs", endpoint_url=aws.endpoint, region_name=REGION)
     ecr = boto3.client("ecr", endpoint_url=aws.endpoint, region_name=REGION)
     ecs.create_cluster(clusterName="gamepulse-cluster")
     ecr.create_repository(repositoryName=project.repository)
-    old = put_image(ecr, project.repository, "0.0.9")
+    old = put_image(ecr, project.repository, live)
     first = ecs.register_task_definition(
         family="gamepulse-staging",
         requiresCompatibilities=["FARGATE"],
@@ -94,7 +92,7 @@ def test_diff_deploy_status_lock_rollback_on_staging(
         memory="1024",
         containerDefinitions=[{"name": "gamepulse", "image": f"x@{old}"}],
         tags=[
-            {"key": "shipyard:version", "value": "0.0.9"},
+            {"key": "shipyard:version", "value": live},
             {"key": "shipyard:outcome", "value": "succeeded"},
         ],
     )["taskDefinition"]["taskDefinitionArn"]
@@ -104,6 +102,15 @@ def test_diff_deploy_status_lock_rollback_on_staging(
         taskDefinition=first,
         desiredCount=2,
     )
+    return ecs, ecr
+
+
+def test_diff_deploy_status_lock_rollback_on_staging(
+    project: Project, aws: MotoServer, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
+    env = {**aws.env(), "AWS_ACCOUNT_ID": ACCOUNT}
+    ecs, ecr = seed_staging(project, aws, url, "0.0.9")
     digest = put_image(ecr, project.repository, "0.1.0")
 
     with ecs_rollouts_complete():

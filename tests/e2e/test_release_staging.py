@@ -16,7 +16,7 @@ import pytest
 from benchmarks.ecs_deploy import ecs_rollouts_complete
 
 from tests.conftest import MotoServer, Project
-from tests.e2e.test_ecs_cli import ACCOUNT, REGION, App, put_image, url  # noqa: F401
+from tests.e2e.test_ecs_cli import ACCOUNT, REGION, App, put_image, seed_staging, url  # noqa: F401
 from tests.integration.test_ecr_scan import finding
 
 
@@ -40,36 +40,8 @@ def inject(aws: MotoServer, repository: str, digest: str, findings: list[dict[st
 
 
 def _staging(project: Project, aws: MotoServer, url: str) -> tuple[dict[str, str], str]:  # noqa: F811
-    staging = project.path / "deploy" / "environments" / "staging.toml"
-    staging.write_text(
-        staging.read_text()
-        .replace("https://staging.gamepulse.example.com", url)
-        .replace("warmup_seconds = 30", "warmup_seconds = 0")
-    )
+    _, ecr = seed_staging(project, aws, url, "1.1.0")
     project.commit("staging answers on a local server")
-    ecs = boto3.client("ecs", endpoint_url=aws.endpoint, region_name=REGION)
-    ecr = boto3.client("ecr", endpoint_url=aws.endpoint, region_name=REGION)
-    ecs.create_cluster(clusterName="gamepulse-cluster")
-    ecr.create_repository(repositoryName=project.repository)
-    old = put_image(ecr, project.repository, "1.1.0")
-    first = ecs.register_task_definition(
-        family="gamepulse-staging",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="512",
-        memory="1024",
-        containerDefinitions=[{"name": "gamepulse", "image": f"x@{old}"}],
-        tags=[
-            {"key": "shipyard:version", "value": "1.1.0"},
-            {"key": "shipyard:outcome", "value": "succeeded"},
-        ],
-    )["taskDefinition"]["taskDefinitionArn"]
-    ecs.create_service(
-        cluster="gamepulse-cluster",
-        serviceName="gamepulse-staging",
-        taskDefinition=first,
-        desiredCount=2,
-    )
     # what CI's build job leaves behind: the version and the commit tag on one manifest
     sha = project.git("rev-parse", "HEAD")[:7]
     digest = put_image(ecr, project.repository, "1.2.0")
