@@ -6,7 +6,9 @@ from pydantic import BaseModel, ConfigDict, model_validator
 class Section(BaseModel):
     """Every config section: unknown keys are errors, values never change after load."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: validators are built on first use, so start-up pays only for the
+    # sections (and union members) a configuration actually contains
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SecretRef(Section):
