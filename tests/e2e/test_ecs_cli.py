@@ -4,8 +4,6 @@ benchmarks/ecs_deploy.py) and a real local HTTP server as the environment URL.""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from benchmarks.ecs_deploy import ecs_rollouts_complete
+from benchmarks.ecs_deploy import push_image as put_image
 
 from tests.conftest import MotoServer, Project
 
@@ -41,33 +40,6 @@ def url() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
-
-
-def put_image(ecr: Any, repository: str, tag: str) -> str:
-    layer = hashlib.sha256(tag.encode()).hexdigest()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1,
-                "digest": f"sha256:{layer}",
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 1,
-                    "digest": f"sha256:{layer}",
-                }
-            ],
-        }
-    )
-    return str(
-        ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)["image"][
-            "imageId"
-        ]["imageDigest"]
-    )
 
 
 def seed_staging(project: Project, aws: MotoServer, url: str, live: str) -> tuple[Any, Any]:

@@ -9,7 +9,6 @@ rollout completes; test_plain_moto_* shows what happens without it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -21,7 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
-from benchmarks.ecs_deploy import ecs_rollouts_complete
+from benchmarks.ecs_deploy import ecs_rollouts_complete, push_image
 
 from shipyard.config import load_config
 from shipyard.console import Console
@@ -87,29 +86,8 @@ def client(name: str, aws: MotoServer) -> Any:
 
 def push(aws: MotoServer, tag: str) -> Artifact:
     ecr = client("ecr", aws)
-    layer = hashlib.sha256(tag.encode()).hexdigest()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1,
-                "digest": f"sha256:{layer}",
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 1,
-                    "digest": f"sha256:{layer}",
-                }
-            ],
-        }
-    )
     try:
-        digest = ecr.put_image(repositoryName="gamepulse", imageManifest=manifest, imageTag=tag)[
-            "image"
-        ]["imageId"]["imageDigest"]
+        digest = push_image(ecr, "gamepulse", tag)
     except ecr.exceptions.ImageAlreadyExistsException:
         digest = ecr.describe_images(repositoryName="gamepulse", imageIds=[{"imageTag": tag}])[
             "imageDetails"
