@@ -15,9 +15,10 @@ class ShipyardError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, result: object = None) -> None:
         self.message = redact(message)
         self.hint = redact(hint) if hint else None
+        self.result = result  # what a rollout observed at its end, for --json
         super().__init__(self.message)
 
     def one_line(self) -> str:
@@ -66,6 +67,10 @@ class RolledBack(DeployFailed):
     """The release failed after traffic moved and was switched back to the previous one."""
 
 
+class Superseded(DeployFailed):
+    """Another deployment replaced ours while it rolled out; theirs is left alone."""
+
+
 class ScanFailed(ShipyardError):
     pass
 
@@ -75,10 +80,12 @@ class LockHeld(ShipyardError):
 
 
 class StateUnknown(ShipyardError):
-    """We stopped watching before the outcome was known (timeout)."""
+    """What serves could not be told (stopped watching, an engine that does not answer)."""
 
     exit_code = 3
 
 
 class Interrupted(ShipyardError):
+    """A signal stopped a rollout; the message says what serves after its undo."""
+
     exit_code = 130

@@ -46,3 +46,7 @@ class SnsConfig(Section):
 class NotifyConfig(Section):
     slack: SlackConfig | None = None
     sns: SnsConfig | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.slack is not None or self.sns is not None

@@ -26,10 +26,12 @@ class LockInfo:
     host: str = ""
     pid: int | None = None
     token: str = ""  # identifies this acquisition; release only succeeds with it
+    took_over: str = ""  # the owner of a lock whose process died, when this one replaced it
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("token")
+        data.pop("took_over")
         return data
 
 
@@ -44,7 +46,10 @@ class Lock(Protocol):
     def status(self) -> LockInfo | None: ...
 
     def force_release(self) -> LockInfo | None:
-        """Free the lock whoever holds it (inv lock --release); returns what was freed."""
+        """Free the lock whoever holds it (inv lock --release --force); returns what was freed."""
+
+    def leftover(self) -> LockInfo | None:
+        """What a holder that is gone left behind while the lock is free (None: nothing)."""
 
 
 def default_owner(actor: str | None = None) -> str:

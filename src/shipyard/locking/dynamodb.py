@@ -124,6 +124,10 @@ class DynamoDbLock:
             return None
         return info
 
+    def leftover(self) -> LockInfo | None:
+        """An expired lock's item is simply taken over by the next writer: nothing lingers."""
+        return None
+
     def force_release(self) -> LockInfo | None:
         import botocore.exceptions as bx
 

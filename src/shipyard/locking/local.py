@@ -52,7 +52,6 @@ class FileLock:
         self.actor = actor
         self._fd: int | None = None
         self._info: LockInfo | None = None
-        self.stale: LockInfo | None = None  # what a killed holder left, if we took over from it
 
     # -- internals -------------------------------------------------------------------------
     def _open_locked(self) -> int | None:
@@ -99,7 +98,6 @@ class FileLock:
                 )
             time.sleep(POLL_SECONDS)
         left = _parse(os.pread(fd, 65536, 0).decode("utf-8", "replace"))
-        self.stale = left
         info = LockInfo(
             owner=default_owner(self.actor),
             since=time.time(),
@@ -107,6 +105,7 @@ class FileLock:
             host=socket.gethostname(),
             pid=os.getpid(),
             token=secrets.token_hex(8),
+            took_over=left.owner if left else "",
         )
         blob = json.dumps({**info.as_dict(), "token": info.token}).encode()
         os.ftruncate(fd, 0)

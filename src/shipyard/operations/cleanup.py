@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shipyard.adapters.containers import ContainerInfo
 from shipyard.console import Console
 from shipyard.context import Context
+from shipyard.history import HistoryState, Release
 from shipyard.images import repository_name
 from shipyard.targets.local import LocalTarget
 
@@ -40,7 +42,23 @@ def run(ctx: Context, opts: CleanupOptions) -> CleanupResult:
     state = target.history.read()
     live = state.live_release
     rollback = state.rollback_target()
-    keep_n = target.cfg.keep_releases
+    kept = _kept_releases(state, live, rollback, target.cfg.keep_releases)
+    kept_records = [r for r in state.releases if r.release_id in kept]
+    protected = {r.release_id for r in (live, rollback) if r}
+    listed = target.containers.list({"dev.shipyard.stack": target.stack})
+    removals = _container_removals(listed, protected)
+    in_use = _images_in_use(target, listed)
+    removals += _image_removals(ctx, target, state, kept_records, in_use)
+    if opts.dry_run:
+        return CleanupResult(ctx.environment, tuple(removals), tuple(kept.values()), dry_run=True)
+    done = _remove(target, removals)
+    return CleanupResult(ctx.environment, tuple(done), tuple(kept.values()))
+
+
+def _kept_releases(
+    state: HistoryState, live: Release | None, rollback: Release | None, keep_n: int
+) -> dict[str, tuple[str, str, str]]:
+    """The releases whose images stay, by release id: (release id, version, why)."""
     kept: dict[str, tuple[str, str, str]] = {}
     if live:
         kept[live.release_id] = (live.release_id, live.version, "live")
@@ -57,44 +75,64 @@ def run(ctx: Context, opts: CleanupOptions) -> CleanupResult:
             kept.setdefault(
                 r.release_id, (r.release_id, r.version, f"one of the last {keep_n} releases")
             )
-    kept_records = [r for r in state.releases if r.release_id in kept]
-    protected_containers = {live.release_id} if live else set()
-    if rollback:
-        protected_containers.add(rollback.release_id)
+    return kept
 
-    removals: list[Removal] = []
-    listed = target.containers.list({"dev.shipyard.stack": target.stack})
-    in_use = {
+
+def _container_removals(listed: list[ContainerInfo], protected: set[str]) -> list[Removal]:
+    """Stopped containers of releases other than the protected ones."""
+    return [
+        Removal("container", c.name, f"{c.status}, release {c.release or '?'}")
+        for c in listed
+        if c.status != "running" and c.release not in protected
+    ]
+
+
+def _images_in_use(target: LocalTarget, listed: list[ContainerInfo]) -> set[str]:
+    """The image ids the running containers run."""
+    return {
         str(target.containers.inspect(c.name).get("Image", ""))
         for c in listed
         if c.status == "running"
     }
-    for c in listed:
-        if c.status == "running" or c.release in protected_containers:
-            continue
-        removals.append(Removal("container", c.name, f"{c.status}, release {c.release or '?'}"))
 
+
+def _image_removals(
+    ctx: Context,
+    target: LocalTarget,
+    state: HistoryState,
+    kept_records: list[Release],
+    in_use: set[str],
+) -> list[Removal]:
+    """Images of releases that are neither kept nor run by a running container."""
     repo = ctx.config.image.repository
-    repos = [repo, repository_name(ctx.registry.server, repo)]
-    images = target.containers.images(repos)
-    keep_ids = {r.image_id for r in kept_records if r.image_id}
-    for r in kept_records:
-        if not r.image_id:
-            found = ctx.docker.image_id(r.image)
-            if found:
-                keep_ids.add(found)
+    images = target.containers.images([repo, repository_name(ctx.registry.server, repo)])
+    keep_ids = _kept_image_ids(ctx, kept_records)
     # only images this environment released (any outcome) are candidates: an image built
     # but never deployed here is not a release, and may be the next one
     released = {r.image_id: r for r in state.releases if r.image_id}
+    removals: list[Removal] = []
     for image in images:
         record = released.get(image.id)
         if record is None or image.id in keep_ids or image.id in in_use:
             continue
         shown = ", ".join(image.tags) or image.id[:19]
         removals.append(Removal("image", image.id, f"{shown} (release {record.release_id})"))
+    return removals
 
-    if opts.dry_run:
-        return CleanupResult(ctx.environment, tuple(removals), tuple(kept.values()), dry_run=True)
+
+def _kept_image_ids(ctx: Context, kept_records: list[Release]) -> set[str]:
+    """The image ids of the kept releases, asking Docker for those the history lacks."""
+    keep_ids = {r.image_id for r in kept_records if r.image_id}
+    for r in kept_records:
+        if not r.image_id:
+            found = ctx.docker.image_id(r.image)
+            if found:
+                keep_ids.add(found)
+    return keep_ids
+
+
+def _remove(target: LocalTarget, removals: list[Removal]) -> list[Removal]:
+    """Remove each container and image, returning each with whether it went."""
     done: list[Removal] = []
     for item in removals:
         if item.kind == "container":
@@ -105,7 +143,7 @@ def run(ctx: Context, opts: CleanupOptions) -> CleanupResult:
             done.append(
                 Removal(item.kind, item.name, item.detail, removed=error is None, error=error or "")
             )
-    return CleanupResult(ctx.environment, tuple(done), tuple(kept.values()))
+    return done
 
 
 def show(result: CleanupResult, console: Console) -> None:

@@ -326,7 +326,7 @@ def _alarms(ctx: Context) -> str:
     from shipyard.errors import AwsError
 
     target = _ecs_target(ctx)
-    alarms = list(getattr(target, "alarms", []))
+    alarms = list(target.alarms)
     if not alarms:
         raise Skip("the target watches no alarms")
     with translate_errors("cloudwatch:DescribeAlarms"):

@@ -16,8 +16,9 @@ somewhere cannot be read, nothing is deleted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -217,30 +218,55 @@ def deployed_images(
 def _environment_images(
     cfg: ShipyardConfig, aws: AwsClients
 ) -> tuple[list[DeployedImage], list[str]]:
-    import botocore.exceptions as bx
-
-    from shipyard.adapters.aws import error_code, translate_errors
+    from shipyard.adapters.aws import translate_errors
 
     target = cfg.target
     assert target.kind in ("ecs", "ecs-bluegreen")
     cluster: str = target.cluster
-    services = [s.name for s in target.services]
-    keep_revisions: int = target.keep_revisions
     ecs = aws.client("ecs")
     env = cfg.environment
+    described = _describe_services(ecs, cluster, [s.name for s in target.services], env)
+    if described is None:
+        return [], [f"cluster {cluster}"]
+    services, missing = described
     images: list[DeployedImage] = []
-    missing: list[str] = []
+    taskdefs: dict[str, tuple[str, str]] = {}  # arn -> (service, source)
+    for service in services:
+        name = str(service["serviceName"])
+        if service.get("status") == "INACTIVE":
+            missing.append(f"service {name} in {cluster} (INACTIVE)")
+            continue
+        for arn, source in _service_taskdefs(ecs, service, target.keep_revisions):
+            taskdefs.setdefault(arn, (name, source))
+        images.extend(_running_task_images(ecs, cluster, name, env))
+    for arn, (service_name, source) in taskdefs.items():
+        with translate_errors(f"ecs:DescribeTaskDefinition {arn}"):
+            taskdef = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        revision = f"{taskdef.get('family')}:{taskdef.get('revision')}"
+        for container in taskdef.get("containerDefinitions") or []:
+            images.append(_deployed(env, service_name, f"{source} {revision}", container))
+    return images, missing
+
+
+def _describe_services(
+    ecs: Any, cluster: str, services: list[str], env: str
+) -> tuple[list[dict[str, Any]], list[str]] | None:
+    """The services ECS describes, and those it does not know; None without the cluster."""
+    import botocore.exceptions as bx
+
+    from shipyard.adapters.aws import error_code, translate_errors
+
     described: list[dict[str, Any]] = []
+    missing: list[str] = []
     for start in range(0, len(services), 10):
         try:
             with translate_errors(f"ecs:DescribeServices {cluster}"):
                 try:
-                    response = ecs.describe_services(
-                        cluster=cluster, services=services[start : start + 10]
-                    )
+                    batch = services[start : start + 10]
+                    response = ecs.describe_services(cluster=cluster, services=batch)
                 except bx.ClientError as exc:
                     if error_code(exc) == "ClusterNotFoundException":
-                        return [], [f"cluster {cluster}"]
+                        return None
                     raise
         except AwsError as exc:
             raise AwsError(
@@ -250,42 +276,31 @@ def _environment_images(
         described.extend(response.get("services") or [])
         for failure in response.get("failures") or []:
             missing.append(f"service {failure.get('arn', '?').rsplit('/', 1)[-1]} in {cluster}")
-    taskdefs: dict[str, tuple[str, str]] = {}  # arn -> (service, source)
-    for service in described:
-        name = str(service["serviceName"])
-        if service.get("status") == "INACTIVE":
-            missing.append(f"service {name} in {cluster} (INACTIVE)")
-            continue
-        if service.get("taskDefinition"):
-            taskdefs.setdefault(service["taskDefinition"], (name, "service task definition"))
-        for deployment in service.get("deployments") or []:
-            taskdefs.setdefault(
-                deployment["taskDefinition"], (name, f"deployment {deployment.get('status', '?')}")
+    return described, missing
+
+
+def _service_taskdefs(
+    ecs: Any, service: Mapping[str, Any], keep_revisions: int
+) -> list[tuple[str, str]]:
+    """(ARN, where we saw it) of each task definition the service runs or would roll back to."""
+    from shipyard.adapters.aws import translate_errors
+
+    found: list[tuple[str, str]] = []
+    if service.get("taskDefinition"):
+        found.append((service["taskDefinition"], "service task definition"))
+    for deployment in service.get("deployments") or []:
+        found.append((deployment["taskDefinition"], f"deployment {deployment.get('status', '?')}"))
+    for task_set in service.get("taskSets") or []:
+        found.append((task_set["taskDefinition"], f"task set {task_set.get('status', '?')}"))
+    family = _family(service.get("taskDefinition") or "")
+    if family:
+        with translate_errors(f"ecs:ListTaskDefinitions {family}"):
+            listed = ecs.list_task_definitions(
+                familyPrefix=family, status="ACTIVE", sort="DESC", maxResults=keep_revisions
             )
-        for task_set in service.get("taskSets") or []:
-            taskdefs.setdefault(
-                task_set["taskDefinition"], (name, f"task set {task_set.get('status', '?')}")
-            )
-        family = _family(service.get("taskDefinition") or "")
-        if family:
-            with translate_errors(f"ecs:ListTaskDefinitions {family}"):
-                listed = ecs.list_task_definitions(
-                    familyPrefix=family, status="ACTIVE", sort="DESC", maxResults=keep_revisions
-                )
-            for arn in listed.get("taskDefinitionArns") or []:
-                taskdefs.setdefault(arn, (name, "recent revision (rollback target)"))
-        images.extend(_running_task_images(ecs, cluster, name, env))
-    for arn, (service_name, source) in taskdefs.items():
-        with translate_errors(f"ecs:DescribeTaskDefinition {arn}"):
-            taskdef = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-        revision = f"{taskdef.get('family')}:{taskdef.get('revision')}"
-        for container in taskdef.get("containerDefinitions") or []:
-            ref = str(container.get("image", ""))
-            _, _, tag, digest = parse_image_ref(ref)
-            images.append(
-                DeployedImage(env, service_name, f"{source} {revision}", ref, tag, digest)
-            )
-    return images, missing
+        for arn in listed.get("taskDefinitionArns") or []:
+            found.append((arn, "recent revision (rollback target)"))
+    return found
 
 
 def _running_task_images(ecs: Any, cluster: str, service: str, env: str) -> list[DeployedImage]:
@@ -301,20 +316,18 @@ def _running_task_images(ecs: Any, cluster: str, service: str, env: str) -> list
         with translate_errors(f"ecs:DescribeTasks {cluster}"):
             tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])
         for task in tasks.get("tasks") or []:
-            for container in task.get("containers") or []:
-                ref = str(container.get("image", ""))
-                _, _, tag, digest = parse_image_ref(ref)
-                images.append(
-                    DeployedImage(
-                        env,
-                        service,
-                        "running task",
-                        ref,
-                        tag,
-                        container.get("imageDigest") or digest,
-                    )
-                )
+            for c in task.get("containers") or []:
+                images.append(_deployed(env, service, "running task", c, c.get("imageDigest")))
     return images
+
+
+def _deployed(
+    env: str, service: str, source: str, container: Mapping[str, Any], digest: str | None = None
+) -> DeployedImage:
+    """The image a container names; `digest`, when ECS resolved one, wins over the reference's."""
+    ref = str(container.get("image", ""))
+    _, _, tag, ref_digest = parse_image_ref(ref)
+    return DeployedImage(env, service, source, ref, tag, digest or ref_digest)
 
 
 def _family(taskdef_arn: str) -> str:
@@ -333,24 +346,10 @@ def _ours(image: DeployedImage, repository: str) -> bool:
 
 
 def run(ctx: Context, opts: EcrCleanupOptions) -> EcrCleanupResult:
-    from shipyard.config.model import EcrRegistryConfig
-
-    if not isinstance(ctx.config.registry, EcrRegistryConfig):
-        raise UsageError(
-            f"environment {ctx.environment} does not push to ECR (registry.kind = "
-            f"{ctx.config.registry.kind!r})",
-            hint="ECR cleanup runs for environments whose registry.kind is 'ecr'",
-        )
+    registry = _ecr_registry(ctx)
     started = time.monotonic()
-    registry = ctx.registry
-    assert isinstance(registry, EcrRegistry)
     name = ctx.config.image.repository
-    cfg = ctx.config.cleanup
-    keep_releases = opts.keep_releases if opts.keep_releases is not None else cfg.keep_releases
-    untagged_days = opts.untagged_days if opts.untagged_days is not None else cfg.untagged_days
-    if keep_releases < 1 or untagged_days < 0:
-        raise UsageError("keep_releases must be at least 1 and untagged_days at least 0")
-
+    rules = _rules(ctx, opts)
     ctx.console.progress(f"listing images of {registry.server}/{name}")
     images = list(registry.iter_images(name))
     ctx.console.progress("reading what every ECS environment runs")
@@ -358,22 +357,13 @@ def run(ctx: Context, opts: EcrCleanupOptions) -> EcrCleanupResult:
         ctx, allow_missing=opts.allow_missing_services or opts.dry_run
     )
     deployed = [d for d in deployed_all if _ours(d, name)]
-    common = {
-        "keep_releases": keep_releases,
-        "untagged_days": untagged_days,
-        "keep_tags": cfg.keep_tags,
-        "deployed_digests": {d.digest for d in deployed if d.digest},
-        "deployed_tags": {d.tag for d in deployed if d.tag and not d.digest},
-    }
-    decisions = select(images, **common)  # type: ignore[arg-type]
-    # Platform images of a kept multi-arch index must stay with it.
-    kept_indexes = [d.image.digest for d in decisions if d.keep and d.image.is_index]
-    if kept_indexes:
-        protected: dict[str, str] = {}
-        for digest, manifest in registry.manifests(name, kept_indexes).items():
-            for child in index_children(manifest):
-                protected[child] = f"platform image of kept index {digest[7:19]}"
-        decisions = select(images, protected=protected, **common)  # type: ignore[arg-type]
+    decide = functools.partial(
+        rules,
+        images,
+        deployed_digests={d.digest for d in deployed if d.digest},
+        deployed_tags={d.tag for d in deployed if d.tag and not d.digest},
+    )
+    decisions = _with_platform_images(decide, registry, name)
     if not opts.allow_missing_services and opts.dry_run and warnings:
         warnings = [*warnings, "a real run refuses to delete while a configured service is missing"]
     doomed = [d.image.digest for d in decisions if not d.keep]
@@ -395,6 +385,49 @@ def run(ctx: Context, opts: EcrCleanupOptions) -> EcrCleanupResult:
         delete_calls=report.calls,
         seconds=time.monotonic() - started,
     )
+
+
+def _ecr_registry(ctx: Context) -> EcrRegistry:
+    """The environment's registry; a UsageError when it is not ECR."""
+    from shipyard.config.model import EcrRegistryConfig
+
+    if not isinstance(ctx.config.registry, EcrRegistryConfig):
+        raise UsageError(
+            f"environment {ctx.environment} does not push to ECR (registry.kind = "
+            f"{ctx.config.registry.kind!r})",
+            hint="ECR cleanup runs for environments whose registry.kind is 'ecr'",
+        )
+    registry = ctx.registry
+    assert isinstance(registry, EcrRegistry)
+    return registry
+
+
+def _rules(ctx: Context, opts: EcrCleanupOptions) -> functools.partial[list[Decision]]:
+    """`select` bound to keep_tags, keep_releases and untagged_days (the options', else the
+    config's); a UsageError for limits out of range."""
+    cfg = ctx.config.cleanup
+    keep_releases = opts.keep_releases if opts.keep_releases is not None else cfg.keep_releases
+    untagged_days = opts.untagged_days if opts.untagged_days is not None else cfg.untagged_days
+    if keep_releases < 1 or untagged_days < 0:
+        raise UsageError("keep_releases must be at least 1 and untagged_days at least 0")
+    return functools.partial(
+        select, keep_releases=keep_releases, untagged_days=untagged_days, keep_tags=cfg.keep_tags
+    )
+
+
+def _with_platform_images(
+    decide: Callable[..., list[Decision]], registry: EcrRegistry, name: str
+) -> list[Decision]:
+    """What `decide` decides, keeping the platform images of every kept multi-arch index."""
+    decisions = decide()
+    kept_indexes = [d.image.digest for d in decisions if d.keep and d.image.is_index]
+    if not kept_indexes:
+        return decisions
+    protected: dict[str, str] = {}
+    for digest, manifest in registry.manifests(name, kept_indexes).items():
+        for child in index_children(manifest):
+            protected[child] = f"platform image of kept index {digest[7:19]}"
+    return decide(protected=protected)
 
 
 def _with(result: EcrCleanupResult, **changes: Any) -> EcrCleanupResult:

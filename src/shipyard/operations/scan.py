@@ -25,6 +25,7 @@ from shipyard.errors import RegistryError, ScanFailed, StateUnknown, ToolUnavail
 from shipyard.plan import Plan
 
 if TYPE_CHECKING:
+    from shipyard.adapters.ecr import EcrRegistry
     from shipyard.console import Console
     from shipyard.context import Context
 
@@ -218,65 +219,100 @@ def run(
     repo, tag = _image(ctx, opts)
     registry = ctx.registry
     assert isinstance(registry, EcrRegistry)
-    detail = registry.image(repo, tag=tag)
-    if detail is None:
-        raise RegistryError(
-            f"{registry.server}/{repo}:{tag} is not in ECR", hint="push it first: inv push"
-        )
-    image = f"{registry.server}/{repo}:{tag}@{detail.digest}"
+    digest = _pushed_digest(registry, repo, tag)
+    image = f"{registry.server}/{repo}:{tag}@{digest}"
     timeout = opts.timeout_seconds or cfg.timeout_seconds
     started_at = clock()
-    response = registry.scan_findings(repo, detail.digest)
-    started = False
-    notes: list[str] = []
-    if response is None:
-        ctx.console.progress(f"no scan of {repo}:{tag} yet: starting one")
-        status = registry.start_scan(repo, detail.digest)
-        started = True
-        if status == "LIMIT_EXCEEDED":
-            raise ScanFailed(
-                f"ECR refused to scan {repo}:{tag}: LimitExceededException",
-                hint=DEAD_ENDS["LIMIT_EXCEEDED"],
-            )
-        response = registry.scan_findings(repo, detail.digest)
-    else:
-        ctx.console.progress(f"reusing the existing scan of {repo}:{tag}")
-    status = _status(response)
-    while status in WAITING or response is None:
-        waited = clock() - started_at
-        if waited >= timeout:
-            raise StateUnknown(
-                f"the scan of {repo}:{tag} is still {status} after {waited:.0f}s",
-                hint="run inv scan again later, or raise scan.timeout_seconds",
-            )
-        ctx.console.progress(f"scan {status}, waited {waited:.0f}s of {timeout:g}s")
-        sleep(min(cfg.poll_seconds, max(timeout - waited, 0.0)))
-        response = registry.scan_findings(repo, detail.digest)
-        status = _status(response)
+    response, started = _existing_or_new_scan(ctx, registry, repo, tag, digest)
+    response = _await_scan(
+        ctx,
+        lambda: registry.scan_findings(repo, digest),
+        response,
+        f"{repo}:{tag}",
+        timeout=timeout,
+        waited=lambda: clock() - started_at,
+        sleep=sleep,
+    )
     waited = clock() - started_at
-    assert response is not None
+    status = _status(response)
     description = str((response.get("imageScanStatus") or {}).get("description") or "")
     if status == "UNSUPPORTED_IMAGE":
-        message = f"ECR cannot scan {repo}:{tag}: {description or 'unsupported image'}"
-        if cfg.unsupported == "fail":
-            raise ScanFailed(
-                message,
-                hint='scan.unsupported = "warn" accepts images ECR cannot scan '
-                "(e.g. FROM scratch) after you have checked them another way",
-            )
-        ctx.console.warn(message)
-        notes.append(message)
-        return ScanResult(image, status, cfg.fail_on, (), (), started, waited, notes=tuple(notes))
+        notes = (_unsupported(ctx, f"{repo}:{tag}", description),)
+        return ScanResult(image, status, cfg.fail_on, (), (), started, waited, notes=notes)
     if status not in DONE:
         hint = DEAD_ENDS.get(status, "see the ECR console for the scan's status")
         raise ScanFailed(f"the scan of {repo}:{tag} ended {status}: {description}", hint=hint)
     findings, expired = apply_allowlist(
         parse_findings(response), cfg.allowlist, today or dt.datetime.now(dt.UTC).date()
     )
-    return ScanResult(
-        image, status, cfg.fail_on, tuple(findings), tuple(expired), started, waited,
-        notes=tuple(notes),
-    )  # fmt: skip
+    return ScanResult(image, status, cfg.fail_on, tuple(findings), tuple(expired), started, waited)
+
+
+def _pushed_digest(registry: EcrRegistry, repo: str, tag: str) -> str:
+    """The digest of repo:tag in ECR; a RegistryError when it was not pushed."""
+    detail = registry.image(repo, tag=tag)
+    if detail is None:
+        raise RegistryError(
+            f"{registry.server}/{repo}:{tag} is not in ECR", hint="push it first: inv push"
+        )
+    return detail.digest
+
+
+def _existing_or_new_scan(
+    ctx: Context, registry: EcrRegistry, repo: str, tag: str, digest: str
+) -> tuple[dict[str, Any] | None, bool]:
+    """The image's scan result so far, and whether a scan had to be started for it."""
+    response = registry.scan_findings(repo, digest)
+    if response is not None:
+        ctx.console.progress(f"reusing the existing scan of {repo}:{tag}")
+        return response, False
+    ctx.console.progress(f"no scan of {repo}:{tag} yet: starting one")
+    if registry.start_scan(repo, digest) == "LIMIT_EXCEEDED":
+        raise ScanFailed(
+            f"ECR refused to scan {repo}:{tag}: LimitExceededException",
+            hint=DEAD_ENDS["LIMIT_EXCEEDED"],
+        )
+    return registry.scan_findings(repo, digest), True
+
+
+def _await_scan(
+    ctx: Context,
+    poll: Callable[[], dict[str, Any] | None],
+    response: dict[str, Any] | None,
+    shown: str,
+    *,
+    timeout: float,
+    waited: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
+    """The scan result once the scan no longer runs; StateUnknown after `timeout` seconds."""
+    cfg = ctx.config.scan
+    status = _status(response)
+    while status in WAITING or response is None:
+        so_far = waited()
+        if so_far >= timeout:
+            raise StateUnknown(
+                f"the scan of {shown} is still {status} after {so_far:.0f}s",
+                hint="run inv scan again later, or raise scan.timeout_seconds",
+            )
+        ctx.console.progress(f"scan {status}, waited {so_far:.0f}s of {timeout:g}s")
+        sleep(min(cfg.poll_seconds, max(timeout - so_far, 0.0)))
+        response = poll()
+        status = _status(response)
+    return response
+
+
+def _unsupported(ctx: Context, shown: str, description: str) -> str:
+    """The warning for an image ECR cannot scan; ScanFailed when scan.unsupported is fail."""
+    message = f"ECR cannot scan {shown}: {description or 'unsupported image'}"
+    if ctx.config.scan.unsupported == "fail":
+        raise ScanFailed(
+            message,
+            hint='scan.unsupported = "warn" accepts images ECR cannot scan '
+            "(e.g. FROM scratch) after you have checked them another way",
+        )
+    ctx.console.warn(message)
+    return message
 
 
 def _status(response: dict[str, Any] | None) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shipyard.config.targets import LocalTargetConfig
 from shipyard.context import Context
 from shipyard.errors import UsageError
 from shipyard.plan import Plan
@@ -120,7 +121,7 @@ def variables_for(ctx: Context, opts: SetupOptions) -> PolicyVariables:
             hint="e.g. --repo acme/gamepulse (the GitHub repository that runs the workflow)",
         )
     target = ctx.config.target
-    cluster = getattr(target, "cluster", None)
+    cluster = None if isinstance(target, LocalTargetConfig) else target.cluster
     if cluster is None:
         raise UsageError(
             f"{ctx.environment} deploys to this machine, not ECS",
@@ -145,11 +146,22 @@ def _missing(code: str) -> Callable[[Exception], bool]:
     return lambda exc: error_code(exc) == code
 
 
-def run(ctx: Context, opts: SetupOptions) -> SetupResult:
+def _read(call: Callable[[], Any], action: str, *, missing: str = "NoSuchEntity") -> Any:
+    """What `call` returns, or None when AWS answers with the error code `missing`."""
     import botocore.exceptions as bx
 
     from shipyard.adapters.aws import translate_errors
 
+    try:
+        return call()
+    except bx.ClientError as exc:
+        if not _missing(missing)(exc):
+            with translate_errors(action):
+                raise
+        return None
+
+
+def run(ctx: Context, opts: SetupOptions) -> SetupResult:
     variables = variables_for(ctx, opts)
     trust = render(ctx.path(TRUST_FILE).read_text(), variables)
     policy = render(ctx.path(POLICY_FILE).read_text(), variables)
@@ -161,15 +173,30 @@ def run(ctx: Context, opts: SetupOptions) -> SetupResult:
     def note(resource: str, name: str, change: str, detail: str = "") -> None:
         result.changes.append(Change(resource, name, change, detail))
 
-    # 1. the OIDC provider --------------------------------------------------------------
-    provider_arn = f"arn:aws:iam::{variables.account_id}:oidc-provider/{OIDC_HOST}"
-    try:
-        provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn)
-    except bx.ClientError as exc:
-        if not _missing("NoSuchEntity")(exc):
-            with translate_errors("iam:GetOpenIDConnectProvider"):
-                raise
-        provider = None
+    account = variables.account_id
+    _oidc_provider(iam, account, write, note, would)
+    role = _role(iam, opts, trust, write, note, would)
+    result.role_arn = str(role["Arn"]) if role else f"arn:aws:iam::{account}:role/{opts.role_name}"
+    policy_arn = f"arn:aws:iam::{account}:policy/{opts.policy_name}"
+    _policy(iam, opts.policy_name, policy_arn, policy, write, note, would)
+    _attachment(iam, opts, policy_arn, role is not None, write, note, would)
+    _lock_table(ctx, variables.lock_table, write, note, would)
+    if opts.dry_run:
+        result.plan = _plan(result)
+    return result
+
+
+def _oidc_provider(
+    iam: Any, account_id: str, write: bool, note: Callable[..., None], would: str
+) -> None:
+    """The GitHub OIDC identity provider, with our audience."""
+    from shipyard.adapters.aws import translate_errors
+
+    provider_arn = f"arn:aws:iam::{account_id}:oidc-provider/{OIDC_HOST}"
+    provider = _read(
+        lambda: iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn),
+        "iam:GetOpenIDConnectProvider",
+    )
     if provider is None:
         if write:
             with translate_errors("iam:CreateOpenIDConnectProvider"):
@@ -187,75 +214,94 @@ def run(ctx: Context, opts: SetupOptions) -> SetupResult:
     else:
         note("OIDC provider", OIDC_HOST, "unchanged")
 
-    # 2. the role ---------------------------------------------------------------------------
-    try:
-        role = iam.get_role(RoleName=opts.role_name)["Role"]
-    except bx.ClientError as exc:
-        if not _missing("NoSuchEntity")(exc):
-            with translate_errors(f"iam:GetRole {opts.role_name}"):
-                raise
-        role = None
+
+def _role(
+    iam: Any,
+    opts: SetupOptions,
+    trust: dict[str, Any],
+    write: bool,
+    note: Callable[..., None],
+    would: str,
+) -> dict[str, Any] | None:
+    """The role the workflow assumes, with the trust policy; None while it does not exist
+    (a dry run)."""
+    from shipyard.adapters.aws import translate_errors
+
+    name = opts.role_name
+    role: dict[str, Any] | None = _read(
+        lambda: iam.get_role(RoleName=name)["Role"], f"iam:GetRole {name}"
+    )
     subs = ", ".join(f"environment:{e}" for e in opts.environments)
     if role is None:
         if write:
-            with translate_errors(f"iam:CreateRole {opts.role_name}"):
+            with translate_errors(f"iam:CreateRole {name}"):
                 role = iam.create_role(
-                    RoleName=opts.role_name,
+                    RoleName=name,
                     AssumeRolePolicyDocument=json.dumps(trust),
                     Description=f"GitHub Actions of {opts.github_repository} (shipyard)",
                     MaxSessionDuration=3600,
                     Tags=[{"Key": "managed-by", "Value": "shipyard"}],
                 )["Role"]
-        note("role", opts.role_name, f"{would}create", f"trusts {opts.github_repository} {subs}")
+        note("role", name, f"{would}create", f"trusts {opts.github_repository} {subs}")
     elif not _same(role["AssumeRolePolicyDocument"], trust):
         if write:
-            with translate_errors(f"iam:UpdateAssumeRolePolicy {opts.role_name}"):
-                iam.update_assume_role_policy(
-                    RoleName=opts.role_name, PolicyDocument=json.dumps(trust)
-                )
-        note("trust policy", opts.role_name, f"{would}update", f"{opts.github_repository} {subs}")
+            with translate_errors(f"iam:UpdateAssumeRolePolicy {name}"):
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+        note("trust policy", name, f"{would}update", f"{opts.github_repository} {subs}")
     else:
-        note("role", opts.role_name, "unchanged")
-    result.role_arn = (
-        str(role["Arn"]) if role else f"arn:aws:iam::{variables.account_id}:role/{opts.role_name}"
-    )
+        note("role", name, "unchanged")
+    return role
 
-    # 3. the permissions policy, attached ------------------------------------------------
-    policy_arn = f"arn:aws:iam::{variables.account_id}:policy/{opts.policy_name}"
-    try:
-        current = iam.get_policy(PolicyArn=policy_arn)["Policy"]
-    except bx.ClientError as exc:
-        if not _missing("NoSuchEntity")(exc):
-            with translate_errors(f"iam:GetPolicy {opts.policy_name}"):
-                raise
-        current = None
+
+def _policy(
+    iam: Any,
+    name: str,
+    policy_arn: str,
+    policy: dict[str, Any],
+    write: bool,
+    note: Callable[..., None],
+    would: str,
+) -> None:
+    """The customer-managed permissions policy, its default version as in POLICY_FILE."""
+    from shipyard.adapters.aws import translate_errors
+
+    current = _read(lambda: iam.get_policy(PolicyArn=policy_arn)["Policy"], f"iam:GetPolicy {name}")
     if current is None:
         if write:
-            with translate_errors(f"iam:CreatePolicy {opts.policy_name}"):
+            with translate_errors(f"iam:CreatePolicy {name}"):
                 iam.create_policy(
-                    PolicyName=opts.policy_name,
+                    PolicyName=name,
                     PolicyDocument=json.dumps(policy),
                     Description=f"What shipyard calls from CI ({POLICY_FILE})",
                 )
-        note("policy", opts.policy_name, f"{would}create", POLICY_FILE)
-    else:
-        with translate_errors(f"iam:GetPolicyVersion {opts.policy_name}"):
-            version = iam.get_policy_version(
-                PolicyArn=policy_arn, VersionId=current["DefaultVersionId"]
-            )["PolicyVersion"]
-        if _same(version["Document"], policy):
-            note("policy", opts.policy_name, "unchanged", f"version {current['DefaultVersionId']}")
-        else:
-            if write:
-                _new_default_version(iam, policy_arn, policy)
-            note(
-                "policy",
-                opts.policy_name,
-                f"{would}update",
-                f"new default version from {POLICY_FILE}",
-            )
+        note("policy", name, f"{would}create", POLICY_FILE)
+        return
+    with translate_errors(f"iam:GetPolicyVersion {name}"):
+        version = iam.get_policy_version(
+            PolicyArn=policy_arn, VersionId=current["DefaultVersionId"]
+        )["PolicyVersion"]
+    if _same(version["Document"], policy):
+        note("policy", name, "unchanged", f"version {current['DefaultVersionId']}")
+        return
+    if write:
+        _new_default_version(iam, policy_arn, policy)
+    note("policy", name, f"{would}update", f"new default version from {POLICY_FILE}")
+
+
+def _attachment(
+    iam: Any,
+    opts: SetupOptions,
+    policy_arn: str,
+    role_exists: bool,
+    write: bool,
+    note: Callable[..., None],
+    would: str,
+) -> None:
+    """The permissions policy attached to the role."""
+    from shipyard.adapters.aws import translate_errors
+
     attached = []
-    if role is not None:
+    if role_exists:
         with translate_errors(f"iam:ListAttachedRolePolicies {opts.role_name}"):
             attached = [
                 p["PolicyArn"]
@@ -265,17 +311,11 @@ def run(ctx: Context, opts: SetupOptions) -> SetupResult:
             ]
     if policy_arn in attached:
         note("attachment", f"{opts.role_name} <- {opts.policy_name}", "unchanged")
-    else:
-        if write:
-            with translate_errors(f"iam:AttachRolePolicy {opts.role_name}"):
-                iam.attach_role_policy(RoleName=opts.role_name, PolicyArn=policy_arn)
-        note("attachment", f"{opts.role_name} <- {opts.policy_name}", f"{would}create")
-
-    # 4. the deploy-lock table ----------------------------------------------------------
-    _lock_table(ctx, variables.lock_table, write, note, would)
-    if opts.dry_run:
-        result.plan = _plan(result)
-    return result
+        return
+    if write:
+        with translate_errors(f"iam:AttachRolePolicy {opts.role_name}"):
+            iam.attach_role_policy(RoleName=opts.role_name, PolicyArn=policy_arn)
+    note("attachment", f"{opts.role_name} <- {opts.policy_name}", f"{would}create")
 
 
 def _new_default_version(iam: Any, policy_arn: str, policy: dict[str, Any]) -> None:
@@ -301,20 +341,16 @@ def _lock_table(
 ) -> None:
     import importlib
 
-    import botocore.exceptions as bx
-
     from shipyard.adapters.aws import translate_errors
 
     # the lock's own key, by module path: the table must be what locking/dynamodb.py reads
     key = str(getattr(importlib.import_module("shipyard.locking.dynamodb"), "KEY", "lock_id"))
     dynamodb = ctx.aws.client("dynamodb")
-    try:
-        described = dynamodb.describe_table(TableName=table)["Table"]
-    except bx.ClientError as exc:
-        if not _missing("ResourceNotFoundException")(exc):
-            with translate_errors(f"dynamodb:DescribeTable {table}"):
-                raise
-        described = None
+    described = _read(
+        lambda: dynamodb.describe_table(TableName=table)["Table"],
+        f"dynamodb:DescribeTable {table}",
+        missing="ResourceNotFoundException",
+    )
     if described is None:
         if write:
             with translate_errors(f"dynamodb:CreateTable {table}"):

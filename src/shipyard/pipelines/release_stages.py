@@ -24,8 +24,7 @@ def standard_steps(ctx: Context) -> tuple[ExtraStep, ...]:
 
 
 def _notifying(ctx: Context) -> bool:
-    cfg = ctx.config.notify
-    return cfg.slack is not None or cfg.sns is not None
+    return ctx.config.notify.enabled
 
 
 def _announce(ctx: Context, state: ReleaseState) -> str:

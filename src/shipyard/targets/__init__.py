@@ -8,7 +8,7 @@ from shipyard.errors import UsageError
 
 if TYPE_CHECKING:
     from shipyard.context import Context
-    from shipyard.targets.base import Target
+    from shipyard.rollout.model import Target
 
 
 def get_target(ctx: Context) -> Target:

@@ -1,5 +1,5 @@
-"""The deploy-target protocol. Every target speaks the same vocabulary:
-prepare -> start new -> wait healthy -> verify -> shift traffic -> finalize, or roll back.
+"""The values deploy targets and their callers exchange: the artifact, options and results.
+The targets' interface itself (the rollout phases) is rollout/model.py's `Target`.
 
 `local` runs on this machine's Docker engine behind nginx; `ecs` is a rolling update watched
 through rolloutState and the circuit breaker; `ecs-bluegreen` shifts traffic with CodeDeploy.
@@ -8,11 +8,20 @@ through rolloutState and the circuit breaker; `ecs-bluegreen` shifts traffic wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from shipyard.plan import Plan
 
-Outcome = Literal["succeeded", "failed", "rolled_back", "unknown", "planned"]
+Outcome = Literal[
+    "succeeded",
+    "failed",
+    "rolled_back",
+    "interrupted",
+    "superseded",
+    "unknown",
+    "in_progress",
+    "planned",
+]
 
 
 @dataclass(frozen=True)
@@ -23,14 +32,15 @@ class Artifact:
     image: str  # pullable reference, <server>/<repository>@sha256:... where a registry holds it
     digest: str
     revision: str  # git commit
+    restore: str = ""  # a rollback: the target's name of the release to return to
 
 
 @dataclass(frozen=True)
 class DeployOptions:
     dry_run: bool = False
-    wait: bool = True  # --no-wait: register/start and return
+    wait: bool = True  # --no-wait: start the shift and return
     lock_wait: float = 0.0
-    lock_held: bool = False  # the caller (a pipeline) already holds the environment lock
+    notify: bool = True  # a pipeline that reports the outcome itself turns this off
     message: str = ""
     actor: str = ""
 
@@ -47,6 +57,7 @@ class DeployResult:
     details: dict[str, Any] = field(default_factory=dict)  # task definition ARN, deployment id
     plan: Plan | None = None
     message: str = ""
+    serving: dict[str, Any] = field(default_factory=dict)  # observed at the end
 
 
 @dataclass(frozen=True)
@@ -74,13 +85,10 @@ class VerifyResult:
 class StatusReport:
     environment: str
     url: str | None
-    live: dict[str, Any] | None  # version, digest, since, ... of what serves now
+    live: dict[str, Any] | None  # version, digest, since, ... of what the records say is live
     history: list[dict[str, Any]]  # newest first
+    observed: dict[str, Any] = field(default_factory=dict)  # what serves, measured now
+    mismatch: str = ""  # where the records and the observation disagree, in words
 
 
-class Target(Protocol):
-    def deploy(self, artifact: Artifact, opts: DeployOptions) -> DeployResult: ...
 
-    def rollback(self, to: str | None, opts: DeployOptions) -> DeployResult: ...
-
-    def status(self) -> StatusReport: ...

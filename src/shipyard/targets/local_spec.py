@@ -148,6 +148,31 @@ def dependency_order(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def to_local(document: Mapping[str, Any], *, stack: str) -> LocalTask:
     """Map a rendered task definition onto Docker. `stack` prefixes Docker volume names."""
+    ignored, substituted = _task_fields(document)
+    volume_names, volumes_ignored, volumes_substituted = _volumes(document, stack)
+    ignored += volumes_ignored
+    substituted += volumes_substituted
+    raw = list(document.get("containerDefinitions", []) or [])
+    if not raw:
+        raise ConfigError("task definition has no containerDefinitions")
+    specs: list[ContainerSpec] = []
+    for c in dependency_order(raw):
+        spec, container_ignored = _container(c, volume_names)
+        specs.append(spec)
+        ignored += container_ignored
+    if not any(s.essential for s in specs):
+        raise ConfigError("task definition: at least one container must be essential")
+    return LocalTask(
+        family=str(document.get("family", "")),
+        containers=tuple(specs),
+        volumes=tuple(volume_names.values()),
+        ignored=tuple(ignored),
+        substituted=tuple(substituted),
+    )
+
+
+def _task_fields(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(ignored, substituted): the task-level fields the local target does not use as is."""
     ignored: list[str] = []
     substituted: list[str] = []
     for key, value in sorted(document.items()):
@@ -160,8 +185,16 @@ def to_local(document: Mapping[str, Any], *, stack: str) -> LocalTask:
             )
             continue
         ignored.append(f"{key}")
+    return ignored, substituted
 
+
+def _volumes(
+    document: Mapping[str, Any], stack: str
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """(Docker volume name by task volume name, ignored, substituted) for the task's volumes."""
     volume_names: dict[str, str] = {}
+    ignored: list[str] = []
+    substituted: list[str] = []
     for vol in document.get("volumes", []) or []:
         name = vol.get("name")
         if not name:
@@ -179,93 +212,114 @@ def to_local(document: Mapping[str, Any], *, stack: str) -> LocalTask:
                 substituted.append(f"volumes[{name}].{key}: Docker volume {local}")
             else:
                 ignored.append(f"volumes[{name}].{key}")
+    return volume_names, ignored, substituted
 
-    raw = list(document.get("containerDefinitions", []) or [])
-    if not raw:
-        raise ConfigError("task definition has no containerDefinitions")
-    specs: list[ContainerSpec] = []
-    for c in dependency_order(raw):
-        name = str(c["name"])
-        where = f"containerDefinitions[{name}]"
-        for key in sorted(c):
-            if key not in _CONTAINER_USED and c[key] not in (None, [], {}, ""):
-                ignored.append(f"{where}.{key}")
-        linux = dict(c.get("linuxParameters") or {})
-        for key in sorted(linux):
-            if key != "initProcessEnabled":
-                ignored.append(f"{where}.linuxParameters.{key}")
-        ports: list[int] = []
-        for pm in c.get("portMappings", []) or []:
-            if pm.get("protocol", "tcp") != "tcp":
-                ignored.append(f"{where}.portMappings[{pm.get('containerPort')}].protocol")
-                continue
-            ports.append(int(pm["containerPort"]))
-            for extra in ("hostPort", "appProtocol", "containerPortRange"):
-                if extra in pm and not (
-                    extra == "hostPort" and pm[extra] in (0, pm["containerPort"])
-                ):
-                    ignored.append(f"{where}.portMappings[{pm['containerPort']}].{extra}")
-        health = None
-        hc = c.get("healthCheck")
-        if hc:
-            health = HealthSpec(
-                command=health_command(list(hc.get("command", [])), where=f"{where}.healthCheck"),
-                interval=int(hc.get("interval", 30)),
-                timeout=int(hc.get("timeout", 5)),
-                retries=int(hc.get("retries", 3)),
-                start_period=int(hc.get("startPeriod", 0)),
-            )
-        deps: list[tuple[str, str]] = []
-        for dep in c.get("dependsOn", []) or []:
-            cond = str(dep.get("condition", "START")).upper()
-            if cond not in DEPENDENCY_CONDITIONS:
-                raise ConfigError(f"{where}.dependsOn: unknown condition {cond!r}")
-            deps.append((str(dep["containerName"]), cond))
-        mounts: list[VolumeMount] = []
-        for mp in c.get("mountPoints", []) or []:
-            source = mp.get("sourceVolume")
-            if source not in volume_names:
-                raise ConfigError(
-                    f"{where}.mountPoints: volume {source!r} is not declared in volumes"
-                )
-            mounts.append(
-                VolumeMount(
-                    volume_names[source], str(mp["containerPath"]), bool(mp.get("readOnly"))
-                )
-            )
-        secrets = tuple(
-            (str(s["name"]), secret_ref(str(s["valueFrom"]), where=f"{where}.secrets[{s['name']}]"))
-            for s in c.get("secrets", []) or []
-        )
-        entry = c.get("entryPoint")
-        specs.append(
-            ContainerSpec(
-                name=name,
-                image=str(c["image"]),
-                essential=bool(c.get("essential", True)),
-                command=tuple(str(a) for a in c.get("command", []) or []),
-                entrypoint=tuple(str(a) for a in entry) if entry else None,
-                environment=tuple(
-                    (str(e["name"]), str(e["value"])) for e in c.get("environment", []) or []
-                ),
-                secrets=secrets,
-                ports=tuple(ports),
-                health=health,
-                depends_on=tuple(deps),
-                mounts=tuple(mounts),
-                user=c.get("user"),
-                workdir=c.get("workingDirectory"),
-                read_only=bool(c.get("readonlyRootFilesystem", False)),
-                stop_timeout=c.get("stopTimeout"),
-                init=bool(linux.get("initProcessEnabled", False)),
-            )
-        )
-    if not any(s.essential for s in specs):
-        raise ConfigError("task definition: at least one container must be essential")
-    return LocalTask(
-        family=str(document.get("family", "")),
-        containers=tuple(specs),
-        volumes=tuple(volume_names.values()),
-        ignored=tuple(ignored),
-        substituted=tuple(substituted),
+
+def _container(
+    c: Mapping[str, Any], volume_names: Mapping[str, str]
+) -> tuple[ContainerSpec, list[str]]:
+    """One container definition as a ContainerSpec, and the fields of it that are ignored."""
+    name = str(c["name"])
+    where = f"containerDefinitions[{name}]"
+    linux = dict(c.get("linuxParameters") or {})
+    ignored = _unused_fields(c, linux, where)
+    ports, ports_ignored = _ports(c, where)
+    ignored += ports_ignored
+    health = _health(c, where)
+    deps = _depends_on(c, where)
+    mounts = _mounts(c, where, volume_names)
+    secrets = tuple(
+        (str(s["name"]), secret_ref(str(s["valueFrom"]), where=f"{where}.secrets[{s['name']}]"))
+        for s in c.get("secrets", []) or []
     )
+    entry = c.get("entryPoint")
+    spec = ContainerSpec(
+        name=name,
+        image=str(c["image"]),
+        essential=bool(c.get("essential", True)),
+        command=tuple(str(a) for a in c.get("command", []) or []),
+        entrypoint=tuple(str(a) for a in entry) if entry else None,
+        environment=tuple(
+            (str(e["name"]), str(e["value"])) for e in c.get("environment", []) or []
+        ),
+        secrets=secrets,
+        ports=ports,
+        health=health,
+        depends_on=deps,
+        mounts=mounts,
+        user=c.get("user"),
+        workdir=c.get("workingDirectory"),
+        read_only=bool(c.get("readonlyRootFilesystem", False)),
+        stop_timeout=c.get("stopTimeout"),
+        init=bool(linux.get("initProcessEnabled", False)),
+    )
+    return spec, ignored
+
+
+def _unused_fields(c: Mapping[str, Any], linux: Mapping[str, Any], where: str) -> list[str]:
+    """The container's fields, and linuxParameters' keys, that Docker is not given."""
+    ignored = [
+        f"{where}.{key}"
+        for key in sorted(c)
+        if key not in _CONTAINER_USED and c[key] not in (None, [], {}, "")
+    ]
+    ignored += [
+        f"{where}.linuxParameters.{key}" for key in sorted(linux) if key != "initProcessEnabled"
+    ]
+    return ignored
+
+
+def _ports(c: Mapping[str, Any], where: str) -> tuple[tuple[int, ...], list[str]]:
+    """The container's tcp ports, and the port mapping fields that are ignored (other
+    protocols, fixed host ports, app protocols, port ranges)."""
+    ports: list[int] = []
+    ignored: list[str] = []
+    for pm in c.get("portMappings", []) or []:
+        if pm.get("protocol", "tcp") != "tcp":
+            ignored.append(f"{where}.portMappings[{pm.get('containerPort')}].protocol")
+            continue
+        ports.append(int(pm["containerPort"]))
+        for extra in ("hostPort", "appProtocol", "containerPortRange"):
+            if extra in pm and not (extra == "hostPort" and pm[extra] in (0, pm["containerPort"])):
+                ignored.append(f"{where}.portMappings[{pm['containerPort']}].{extra}")
+    return tuple(ports), ignored
+
+
+def _health(c: Mapping[str, Any], where: str) -> HealthSpec | None:
+    """Docker's health check for the container's healthCheck, if it has one."""
+    hc = c.get("healthCheck")
+    if not hc:
+        return None
+    return HealthSpec(
+        command=health_command(list(hc.get("command", [])), where=f"{where}.healthCheck"),
+        interval=int(hc.get("interval", 30)),
+        timeout=int(hc.get("timeout", 5)),
+        retries=int(hc.get("retries", 3)),
+        start_period=int(hc.get("startPeriod", 0)),
+    )
+
+
+def _depends_on(c: Mapping[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    """(container name, condition) for each dependsOn entry."""
+    deps: list[tuple[str, str]] = []
+    for dep in c.get("dependsOn", []) or []:
+        cond = str(dep.get("condition", "START")).upper()
+        if cond not in DEPENDENCY_CONDITIONS:
+            raise ConfigError(f"{where}.dependsOn: unknown condition {cond!r}")
+        deps.append((str(dep["containerName"]), cond))
+    return tuple(deps)
+
+
+def _mounts(
+    c: Mapping[str, Any], where: str, volume_names: Mapping[str, str]
+) -> tuple[VolumeMount, ...]:
+    """The container's mount points, onto the Docker volumes of the task's volumes."""
+    mounts: list[VolumeMount] = []
+    for mp in c.get("mountPoints", []) or []:
+        source = mp.get("sourceVolume")
+        if source not in volume_names:
+            raise ConfigError(f"{where}.mountPoints: volume {source!r} is not declared in volumes")
+        mounts.append(
+            VolumeMount(volume_names[source], str(mp["containerPath"]), bool(mp.get("readOnly")))
+        )
+    return tuple(mounts)

@@ -1,0 +1,84 @@
+"""The rollouts shipyard runs, each through the engine: deploy an artifact, roll back to an
+earlier release, wait for an environment to settle. Callers (tasks, release, promote) use
+these and nothing below them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shipyard.rollout.engine import Rollout
+from shipyard.rollout.model import Request, Serving, Target
+from shipyard.targets.base import Artifact, DeployOptions, DeployResult
+
+if TYPE_CHECKING:
+    from shipyard.context import Context
+
+Chooser = Callable[[Serving], Artifact]
+
+
+def _engine(ctx: Context, target: Target | None, gate: dict[str, Any]) -> Rollout:
+    from shipyard.targets import get_target
+
+    return Rollout(ctx, target or get_target(ctx), **gate)
+
+
+def _planned(ctx: Context, engine: Rollout, request: Request) -> DeployResult:
+    plan = engine.plan(request)
+    return DeployResult(
+        ctx.environment, "", "", "planned", url=engine.phases.public_url, plan=plan
+    )
+
+
+def deploy(
+    ctx: Context,
+    artifact: Artifact | Chooser,
+    opts: DeployOptions,
+    *,
+    target: Target | None = None,
+    **gate: Any,
+) -> DeployResult:
+    """Put `artifact` live (a callable is asked for it inside the lock, after observing)."""
+    engine = _engine(ctx, target, gate)
+    choose: Chooser = artifact if callable(artifact) else (lambda _before: artifact)
+    request = Request(
+        "deploy",
+        choose,
+        message=opts.message,
+        actor=opts.actor,
+        wait=opts.wait,
+        lock_wait=opts.lock_wait,
+        notify=opts.notify,
+    )
+    return _planned(ctx, engine, request) if opts.dry_run else engine.run(request)
+
+
+def rollback(
+    ctx: Context,
+    to: str | None,
+    opts: DeployOptions,
+    *,
+    target: Target | None = None,
+    **gate: Any,
+) -> DeployResult:
+    """Return to the previous good release, or to `to`; chosen inside the lock."""
+    engine = _engine(ctx, target, gate)
+    phases = engine.phases
+    request = Request(
+        "rollback",
+        lambda before: phases.rollback_artifact(before, to),  # type: ignore[attr-defined]
+        message=opts.message or f"rollback to {to or 'the previous good release'}",
+        actor=opts.actor,
+        wait=opts.wait,
+        lock_wait=opts.lock_wait,
+        notify=opts.notify,
+    )
+    return _planned(ctx, engine, request) if opts.dry_run else engine.run(request)
+
+
+def wait(
+    ctx: Context, *, follow: str | None = None, target: Target | None = None, **gate: Any
+) -> Serving:
+    """Settle the environment (finish records a killed run left, follow a rollout left
+    running) and return what serves."""
+    return _engine(ctx, target, gate).settle(follow=follow)
