@@ -2,9 +2,11 @@
 # One HTTP/1.0 exchange on stdin/stdout: GET /health, GET /version, anything else 404.
 read -r method target _proto || exit 0
 cr=$(printf '\r')
+proxied=false
 while IFS= read -r header; do
   header=${header%"$cr"}
   [ -z "$header" ] && break
+  case "$header" in [Xx]-[Ff]orwarded-[Ff]or:*) proxied=true ;; esac
 done
 path=${target%%\?*}
 
@@ -15,6 +17,10 @@ respond() {
 
 if [ "$method" != "GET" ] && [ "$method" != "HEAD" ]; then
   respond "405 Method Not Allowed" "method not allowed"
+  exit 0
+fi
+if [ "$FAIL_PROXIED" = "true" ] && [ "$proxied" = "true" ]; then
+  respond "500 Internal Server Error" "failing behind the proxy"
   exit 0
 fi
 case "$path" in

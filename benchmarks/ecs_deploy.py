@@ -292,13 +292,13 @@ def run_shipyard(root: Path, image: str, digest: str) -> tuple[bool, str]:
     from shipyard.console import Console
     from shipyard.context import Context
     from shipyard.errors import ShipyardError
+    from shipyard.rollout import api
     from shipyard.targets.base import Artifact, DeployOptions
-    from shipyard.targets.ecs import EcsTarget
 
     config = load_config("staging", root=root, environ={})
     ctx = Context(config=config, root=root, console=Console(out=io.StringIO(), err=io.StringIO()))
     try:
-        result = EcsTarget(ctx).deploy(Artifact("1.1.0", image, digest, "0" * 40), DeployOptions())
+        result = api.deploy(ctx, Artifact("1.1.0", image, digest, "0" * 40), DeployOptions())
     except ShipyardError as exc:
         return False, exc.one_line()
     return result.outcome == "succeeded", result.outcome

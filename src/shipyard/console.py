@@ -23,11 +23,17 @@ from shipyard.secrets import redact
 
 # With --json, stdout carries only the JSON document; tables and lines go to stderr.
 _json_mode = False
+_json_printed = False  # --json promises one document: a failure path must not add a second
 
 
 def set_json_mode(on: bool) -> None:
-    global _json_mode
+    global _json_mode, _json_printed
     _json_mode = on
+    _json_printed = False
+
+
+def json_printed() -> bool:
+    return _json_printed
 
 
 def _on_github() -> bool:
@@ -110,8 +116,10 @@ class Console:
         return text
 
     def json(self, data: Any) -> None:
+        global _json_printed
         text = redact(json.dumps(data, indent=2, sort_keys=True, default=str))
         print(text, file=self._out or sys.stdout, flush=True)
+        _json_printed = True
 
     # -- GitHub Actions ------------------------------------------------------------------
     def step_summary(self, markdown: str) -> None:

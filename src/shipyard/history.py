@@ -18,10 +18,21 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from shipyard.errors import StateUnknown
+from shipyard.errors import ShipyardError
 from shipyard.fsutil import write_json_atomically
 
-RecordOutcome = Literal["in_progress", "succeeded", "failed", "rolled_back", "interrupted"]
+RecordOutcome = Literal[
+    "in_progress",
+    "shifting",
+    "finalizing",
+    "succeeded",
+    "failed",
+    "rolled_back",
+    "interrupted",
+    "unknown",
+    "superseded",
+]
+UNFINISHED = ("in_progress", "shifting", "finalizing")
 FILE_NAME = "history.json"
 
 
@@ -53,7 +64,7 @@ class Release:
     commit: str
     actor: str
     started_at: str
-    kind: Literal["deploy", "rollback"] = "deploy"
+    kind: Literal["deploy", "rollback", "recovered"] = "deploy"
     outcome: RecordOutcome = "in_progress"
     finished_at: str | None = None
     message: str = ""
@@ -65,9 +76,21 @@ class Release:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Release:
+    def from_dict(cls, data: Any) -> Release:
+        """A record as stored; ValueError when it is not of a record's shape."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a release record is a JSON object, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
+        missing = [f.name for f in fields(cls) if f.name in _REQUIRED and f.name not in data]
+        if missing:
+            raise ValueError(f"a release record lacks {', '.join(missing)}")
+        wrong = [k for k in _REQUIRED if not isinstance(data[k], str)]
+        if wrong:
+            raise ValueError(f"release record field {wrong[0]} is not a string")
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_REQUIRED = ("release_id", "version", "digest", "image", "started_at")
 
 
 @dataclass(frozen=True)
@@ -120,6 +143,23 @@ class HistoryState:
         )
 
 
+class HistoryUnreadable(ShipyardError):
+    """history.json cannot be read or is not of a history's shape."""
+
+
+def _parse(text: str) -> HistoryState:
+    raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a JSON object, found {type(raw).__name__}")
+    releases = raw.get("releases", [])
+    if not isinstance(releases, list):
+        raise ValueError("releases is not a list")
+    live = raw.get("live")
+    if live is not None and not isinstance(live, str):
+        raise ValueError("live is not a release id")
+    return HistoryState(live, tuple(Release.from_dict(r) for r in releases))
+
+
 class History:
     def __init__(self, state_dir: Path, environment: str) -> None:
         self.path = state_dir / FILE_NAME
@@ -127,16 +167,28 @@ class History:
 
     def read(self) -> HistoryState:
         try:
-            raw = json.loads(self.path.read_text())
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return HistoryState(None, ())
-        except (OSError, ValueError) as exc:
-            raise StateUnknown(
-                f"{self.path}: release history is unreadable: {exc}",
-                hint="restore it from a backup or move it away to start a new history",
+        except OSError as exc:
+            raise HistoryUnreadable(f"{self.path}: release history is unreadable: {exc}") from None
+        try:
+            return _parse(raw.decode("utf-8"))  # UnicodeDecodeError is a ValueError
+        except ValueError as exc:
+            raise HistoryUnreadable(
+                f"{self.path}: release history is corrupt: {exc}",
+                hint="the next deploy, rollback or `inv wait` keeps it aside and rebuilds the "
+                "records from what serves; nothing serving is stopped",
             ) from None
-        releases = tuple(Release.from_dict(r) for r in raw.get("releases", []))
-        return HistoryState(raw.get("live"), releases)
+
+    def set_aside(self) -> Path | None:
+        """Move an unreadable history out of the way (kept for inspection); returns where."""
+        if not self.path.exists():
+            return None
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{FILE_NAME}.corrupt-{stamp}")
+        self.path.replace(aside)
+        return aside
 
     def _write(self, state: HistoryState) -> None:
         write_json_atomically(
@@ -178,7 +230,7 @@ class History:
                 found = r
             updated.append(r)
         if found is None:
-            raise StateUnknown(f"release {release_id} is not in {self.path}")
+            raise HistoryUnreadable(f"release {release_id} is not in {self.path}")
         new_live = state.live if live is False else live
         self._write(HistoryState(new_live, tuple(updated)))
         return found
@@ -188,23 +240,14 @@ class History:
         if state.live != release_id:
             self._write(HistoryState(release_id, state.releases))
 
-    def mark_interrupted(self, keep: str | None = None) -> list[Release]:
-        """Records left in progress by a killed process become 'interrupted'."""
+    def mark(self, release_id: str, outcome: RecordOutcome) -> None:
+        """Move an unfinished record on (in_progress -> shifting -> finalizing)."""
         state = self.read()
-        stale = [r for r in state.releases if r.outcome == "in_progress" and r.release_id != keep]
-        if not stale:
-            return []
-        ids = {r.release_id for r in stale}
         releases = tuple(
-            replace(
-                r,
-                outcome="interrupted",
-                finished_at=r.finished_at or now_iso(),
-                message=r.message or "the process running it stopped before it finished",
-            )
-            if r.release_id in ids
-            else r
-            for r in state.releases
+            replace(r, outcome=outcome) if r.release_id == release_id else r for r in state.releases
         )
         self._write(HistoryState(state.live, releases))
-        return stale
+
+    def unfinished(self) -> list[Release]:
+        """Records a process left under way: it was killed before it could finish them."""
+        return [r for r in self.read().releases if r.outcome in UNFINISHED]

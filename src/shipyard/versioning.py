@@ -105,3 +105,46 @@ def previous_release(tags: Iterable[str], version: semver.Version) -> str | None
     if not candidates:
         return None
     return max(candidates, key=lambda pair: pair[0])[1]
+
+
+def released_from_tags(tags: Iterable[str]) -> list[semver.Version]:
+    """The versions a list of tags names: registry tags (`1.4.0`, `1.4.1-develop.7`) and git
+    tags (`v1.4.0`); every other tag is ignored."""
+    found: list[semver.Version] = []
+    for tag in tags:
+        match = _TAG_RE.match(tag)
+        if match and (version := from_docker_tag(match.group(1))) is not None:
+            found.append(version)
+    return found
+
+
+def allocate(
+    current: semver.Version,
+    released: Iterable[semver.Version],
+    how: str,
+    git: GitState | None = None,
+) -> semver.Version:
+    """The next version, computed from what was released rather than remembered: the bump
+    applies to the highest of version.txt and every released version, and a prerelease
+    counter never repeats one already released (a fresh CI checkout never reuses a version).
+    A checkout of tag vX.Y.Z releases exactly X.Y.Z."""
+    known = sorted({*released, current})
+    if how == "auto" and git is not None and git.tag and _TAG_RE.match(git.tag):
+        return auto(current, git)
+    new = bump(known[-1], how, git)
+    taken = set(known)
+    while new in taken and new.prerelease:
+        new = new.bump_prerelease()
+    return new
+
+
+def check_set(
+    wanted: semver.Version, released: Iterable[semver.Version], *, allow_downgrade: bool
+) -> None:
+    """`inv version --set`: refuse going below what was released (unless asked to)."""
+    highest = max(released, default=None)
+    if highest is not None and wanted < highest and not allow_downgrade:
+        raise VersionError(
+            f"--set {wanted} is lower than {highest}, already released",
+            hint="versions only go up; pass --allow-downgrade if you really mean it",
+        )

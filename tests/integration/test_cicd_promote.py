@@ -13,7 +13,6 @@ import io
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,8 +24,10 @@ from shipyard.console import Console
 from shipyard.context import Context
 from shipyard.errors import RolledBack, UsageError
 from shipyard.pipelines.promote import PromoteOptions, PromoteResult, run
-from shipyard.targets.base import Artifact, DeployOptions, DeployResult, StatusReport
+from shipyard.rollout.model import Serving
+from shipyard.targets.base import Artifact
 from tests.conftest import MotoServer, Project
+from tests.support.memory_target import MemoryTarget
 
 REGION = "ap-northeast-2"
 SERVER = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"
@@ -48,31 +49,15 @@ MANIFEST = {
 }
 
 
-@dataclass
-class RecordingTarget:
-    outcome: str = "succeeded"
-    deployed: list[tuple[Artifact, DeployOptions]] = field(default_factory=list)
-    rolled_back: list[DeployOptions] = field(default_factory=list)
+def recording_target(url: str | None = None) -> MemoryTarget:
+    """production as an in-memory target: the rollout engine (lock, verify gate, undo) is
+    real; what serves is the target's own truth."""
+    old = Serving(True, "gp:6", "1.4.0", "sha256:old", "1.4.0 serves")
+    return MemoryTarget(serving=old, url=url)
 
-    def deploy(self, artifact: Artifact, opts: DeployOptions) -> DeployResult:
-        self.deployed.append((artifact, opts))
-        return DeployResult(
-            "production",
-            artifact.version,
-            artifact.digest,
-            self.outcome,  # type: ignore[arg-type]
-            details={
-                "task_definition_arn": "arn:aws:ecs:x:1:task-definition/gp:7",
-                "deployment_id": "d-ABCDEF123",
-            },
-        )
 
-    def rollback(self, to: str | None, opts: DeployOptions) -> DeployResult:
-        self.rolled_back.append(opts)
-        return DeployResult("production", "1.4.0", "sha256:old", "succeeded")
-
-    def status(self) -> StatusReport:
-        return StatusReport("production", None, None, [])
+def deployed(target: MemoryTarget) -> list[Artifact]:
+    return target.artifacts
 
 
 def ecr(aws: MotoServer) -> Any:
@@ -152,7 +137,7 @@ def test_promote_deploys_the_exact_staging_digest_and_tags_it(
     project: Project, aws: MotoServer
 ) -> None:
     digest = live_in_staging(project, aws)
-    target = RecordingTarget()
+    target = recording_target()
     staging, production = ctx_for(project, "staging"), ctx_for(project, "production")
 
     result = run(
@@ -162,12 +147,13 @@ def test_promote_deploys_the_exact_staging_digest_and_tags_it(
         target_factory=lambda _ctx: target,
     )
 
-    ((artifact, opts),) = target.deployed
+    (artifact,) = deployed(target)
     assert artifact.digest == digest
     assert artifact.image == f"{SERVER}/{project.repository}@{digest}"
     assert artifact.version == "1.4.1"
     assert artifact.revision == "abc1234"
-    assert opts.lock_held is True
+    assert target.log[0] == "lock"
+    assert target.log[-1] == "unlock"
     tagged = ecr(aws).describe_images(
         repositoryName=project.repository, imageIds=[{"imageTag": "1.4.1"}]
     )["imageDetails"]
@@ -177,6 +163,7 @@ def test_promote_deploys_the_exact_staging_digest_and_tags_it(
     assert data["digest"] == digest
     assert data["task_definition_arn"] == "arn:aws:ecs:x:1:task-definition/gp:7"
     assert data["deployment_id"] == "d-ABCDEF123"
+    assert data["serving"]["version"] == "1.4.1"
     assert [s["name"] for s in data["steps"]] == ["locate", "tag", "deploy", "verify"]
     assert data["steps"][3]["outcome"] == "skipped"
 
@@ -187,7 +174,7 @@ def test_promote_deploys_the_exact_staging_digest_and_tags_it(
         target_factory=lambda _ctx: target,
     )
     assert again.tag_action == "already there"
-    assert target.deployed[1][0].digest == digest
+    assert deployed(target)[1].digest == digest
 
 
 def test_promote_never_moves_a_release_tag_to_another_image(
@@ -196,7 +183,7 @@ def test_promote_never_moves_a_release_tag_to_another_image(
     live_in_staging(project, aws)
     other = dict(MANIFEST, config={**MANIFEST["config"], "digest": "sha256:" + "9" * 64})
     put(aws, project.repository, "1.4.1", other)
-    target = RecordingTarget()
+    target = recording_target()
 
     with pytest.raises(UsageError, match="already names"):
         run(
@@ -205,14 +192,14 @@ def test_promote_never_moves_a_release_tag_to_another_image(
             PromoteOptions("staging", "production", verify=False),
             target_factory=lambda _ctx: target,
         )
-    assert target.deployed == []
+    assert deployed(target) == []
 
 
 def test_failed_verification_rolls_production_back(
     project: Project, aws: MotoServer, failing_service: str
 ) -> None:
     live_in_staging(project, aws)
-    target = RecordingTarget()
+    target = recording_target(failing_service)
     production = ctx_for(
         project,
         "production",
@@ -225,7 +212,7 @@ def test_failed_verification_rolls_production_back(
     )
     result = PromoteResult("staging", "production")
 
-    with pytest.raises(RolledBack, match="failed verification and was rolled back"):
+    with pytest.raises(RolledBack, match=r"HTTP 500.*1\.4\.0 \(gp:6\) serves again"):
         run(
             ctx_for(project, "staging"),
             production,
@@ -234,16 +221,12 @@ def test_failed_verification_rolls_production_back(
             target_factory=lambda _ctx: target,
         )
 
-    assert len(target.rolled_back) == 1
+    assert target.log.count("undo") == 1
+    assert target.serving.version == "1.4.0"
+    assert target.records[-1] == ("new", "rolled_back")
     assert result.outcome == "rolled_back"
     outcomes = {s["name"]: s["outcome"] for s in result.as_dict()["steps"]}
-    assert outcomes == {
-        "locate": "ok",
-        "tag": "ok",
-        "deploy": "ok",
-        "verify": "failed",
-        "rollback": "ok",
-    }
+    assert outcomes == {"locate": "ok", "tag": "ok", "deploy": "failed", "verify": "not run"}
 
 
 def test_promote_needs_a_live_service(project: Project, aws: MotoServer) -> None:
@@ -256,7 +239,7 @@ def test_promote_needs_a_live_service(project: Project, aws: MotoServer) -> None
             ctx_for(project, "staging"),
             ctx_for(project, "production"),
             PromoteOptions("staging", "production"),
-            target_factory=lambda _ctx: RecordingTarget(),
+            target_factory=lambda _ctx: recording_target(),
         )
 
 

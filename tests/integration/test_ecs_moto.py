@@ -1,6 +1,7 @@
-"""The stateful parts against moto in server mode: register, update, describe, tags as records,
-rollback, revision pruning, the DynamoDB lock, alarms, metrics, several services, the verify
-gate against a real local HTTP server.
+"""The stateful parts against moto in server mode, driven through the rollout engine
+(shipyard.rollout.api): register, update, describe, tags as records, status and its mismatches,
+rollback choice, revision pruning, the DynamoDB lock, alarms, metrics, several services, the
+verify gate against a real local HTTP server.
 
 moto's update_service starts no new deployment (it keeps the old record), so these tests use
 benchmarks.ecs_deploy.ecs_rollouts_complete(), which makes moto do what ECS does when a
@@ -26,15 +27,15 @@ from shipyard.config import load_config
 from shipyard.console import Console
 from shipyard.context import Context
 from shipyard.errors import (
-    ConfigError,
     DeployFailed,
     LockHeld,
-    RegistryError,
     RolledBack,
+    ShipyardError,
     UsageError,
 )
 from shipyard.locking.dynamodb import DynamoDbLock
-from shipyard.targets.base import Artifact, DeployOptions
+from shipyard.rollout import api
+from shipyard.targets.base import Artifact, DeployOptions, DeployResult
 from shipyard.targets.ecs import EcsTarget
 from tests.conftest import MotoServer
 
@@ -184,8 +185,42 @@ def metric_sum(aws: MotoServer, name: str, service: str = "gamepulse-staging") -
     return sum(p["Sum"] for p in points)
 
 
+def no_sleep(_seconds: float) -> None:
+    return None
+
+
 def fast(ctx: Context) -> EcsTarget:
-    return EcsTarget(ctx, sleep=lambda _s: None)
+    return EcsTarget(ctx, sleep=no_sleep)
+
+
+def deploy(
+    ctx: Context,
+    artifact: Artifact,
+    target: EcsTarget | None = None,
+    sleep: Any = no_sleep,
+    **opts: Any,
+) -> DeployResult:
+    return api.deploy(ctx, artifact, DeployOptions(**opts), target=target or fast(ctx), sleep=sleep)
+
+
+def rollback(
+    ctx: Context, to: str | None, target: EcsTarget | None = None, **opts: Any
+) -> DeployResult:
+    return api.rollback(ctx, to, DeployOptions(**opts), target=target or fast(ctx), sleep=no_sleep)
+
+
+def tag(aws: MotoServer, ref: str, **values: str) -> None:
+    client("ecs", aws).tag_resource(
+        resourceArn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{ref}",
+        tags=[{"key": f"shipyard:{k}", "value": v} for k, v in values.items()],
+    )
+
+
+def active(aws: MotoServer, family: str = "gamepulse-staging") -> list[str]:
+    arns = client("ecs", aws).list_task_definitions(familyPrefix=family, status="ACTIVE")[
+        "taskDefinitionArns"
+    ]
+    return [a.rsplit("/", 1)[-1] for a in arns]
 
 
 # -- deploy ---------------------------------------------------------------------------------------
@@ -195,9 +230,10 @@ def test_deploy_registers_rendered_revision_updates_verifies_and_records(
     setup_env(aws)
     release = push(aws, "1.1.0")
     ctx, _ = make_ctx(tmp_path, app[0])
-    result = fast(ctx).deploy(release, DeployOptions())
+    result = deploy(ctx, release)
     assert result.outcome == "succeeded"
     assert serving(aws) == "gamepulse-staging:2"
+    assert result.serving["release_id"].endswith("task-definition/gamepulse-staging:2")
     doc = client("ecs", aws).describe_task_definition(taskDefinition="gamepulse-staging:2")[
         "taskDefinition"
     ]
@@ -210,6 +246,7 @@ def test_deploy_registers_rendered_revision_updates_verifies_and_records(
     assert recorded["shipyard:version"] == "1.1.0"
     assert recorded["shipyard:digest"] == release.digest
     assert recorded["shipyard:outcome"] == "succeeded"
+    assert recorded["shipyard:deployed-at"]
     assert metric_sum(aws, "DeploySuccess") == 1
     assert metric_sum(aws, "DeployFailure") == 0
     report = fast(ctx).status()
@@ -220,6 +257,10 @@ def test_deploy_registers_rendered_revision_updates_verifies_and_records(
         release.digest,
     )
     assert report.live["since"]
+    assert report.observed["version"] == "1.1.0"
+    assert report.observed["known"] is True
+    assert report.mismatch == ""
+    assert [r["live"] for r in report.history] == [True, False]
     # the lock was taken and given back
     assert (
         DynamoDbLock(
@@ -239,7 +280,7 @@ def test_described_task_definition_deploys_as_is(
     ctx, _ = make_ctx(tmp_path, app[0])
     shutil.copy(tmp_path / "described.json", ctx.root / "deploy" / "taskdef" / "base.json")
     (ctx.root / "deploy" / "taskdef" / "staging.json").write_text("{}")
-    result = fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions())
+    result = deploy(ctx, push(aws, "1.1.0"))
     assert result.outcome == "succeeded"
     assert serving(aws) == "gamepulse-staging:2"
 
@@ -252,12 +293,14 @@ def test_verify_failure_rolls_back_and_is_recorded(
     handler.healthy = 500
     ctx, _out = make_ctx(tmp_path, url)
     with pytest.raises(RolledBack) as err:
-        fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions())
+        deploy(ctx, push(aws, "1.1.0"))
     assert "verify failed" in err.value.message
+    assert "1.0.0" in err.value.message
     assert serving(aws) == "gamepulse-staging:1"
     assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] == "rolled_back"
     assert metric_sum(aws, "DeployRollback") == 1
     assert metric_sum(aws, "DeploySuccess") == 0
+    assert fast(ctx).status().mismatch == ""  # the records say what serves
 
 
 def test_warmup_absorbs_brief_errors(
@@ -271,7 +314,9 @@ def test_warmup_absorbs_brief_errors(
     def heal_later(seconds: float) -> None:
         handler.healthy = 200  # the switch is over after the first pause
 
-    result = EcsTarget(ctx, sleep=heal_later).deploy(push(aws, "1.1.0"), DeployOptions())
+    result = deploy(
+        ctx, push(aws, "1.1.0"), target=EcsTarget(ctx, sleep=heal_later), sleep=heal_later
+    )
     assert result.outcome == "succeeded"
 
 
@@ -294,13 +339,13 @@ def test_refuses_when_an_alarm_is_in_alarm_and_changes_nothing(
     cw.set_alarm_state(AlarmName="staging-5xx", StateValue="ALARM", StateReason="5xx above 1")
     ctx, _ = make_ctx(tmp_path, app[0], **{"target.alarms": ["staging-5xx"]})
     with pytest.raises(DeployFailed, match="staging-5xx is in ALARM"):
-        fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions())
-    assert client("ecs", aws).list_task_definitions(familyPrefix="gamepulse-staging")[
-        "taskDefinitionArns"
-    ] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/gamepulse-staging:1"]
+        deploy(ctx, push(aws, "1.1.0"))
+    assert active(aws) == ["gamepulse-staging:1"]
     ctx, _ = make_ctx(tmp_path, app[0], **{"target.alarms": ["no-such-alarm"]})
-    with pytest.raises(ConfigError, match="no-such-alarm"):
-        fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions())
+    # a ConfigError in pre-flight; the engine reports the failed rollout's class (see report)
+    with pytest.raises(ShipyardError, match="no-such-alarm"):
+        deploy(ctx, push(aws, "1.1.0"))
+    assert active(aws) == ["gamepulse-staging:1"]
 
 
 def test_refuses_an_image_digest_the_registry_does_not_hold(
@@ -312,9 +357,10 @@ def test_refuses_an_image_digest_the_registry_does_not_hold(
     ghost = Artifact(
         "9.9.9", f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/gamepulse@{missing}", missing, "b" * 40
     )
-    with pytest.raises(RegistryError, match="has no image"):
-        fast(ctx).deploy(ghost, DeployOptions())
+    with pytest.raises(ShipyardError, match="has no image"):
+        deploy(ctx, ghost)
     assert serving(aws) == "gamepulse-staging:1"
+    assert active(aws) == ["gamepulse-staging:1"]
 
 
 def test_dry_run_changes_nothing(
@@ -322,13 +368,16 @@ def test_dry_run_changes_nothing(
 ) -> None:
     setup_env(aws)
     ctx, out = make_ctx(tmp_path, app[0])
-    result = fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions(dry_run=True))
+    result = deploy(ctx, push(aws, "1.1.0"), dry_run=True)
     assert result.outcome == "planned"
     assert result.plan is not None
     result.plan.show(ctx.console)
     assert "update-service" in out.getvalue()
     assert serving(aws) == "gamepulse-staging:1"
     assert len(client("ecs", aws).list_task_definitions()["taskDefinitionArns"]) == 1
+    planned = rollback(ctx, "1", dry_run=True)
+    assert planned.plan is not None
+    assert serving(aws) == "gamepulse-staging:1"
 
 
 def test_plain_moto_is_not_called_a_success(
@@ -340,7 +389,8 @@ def test_plain_moto_is_not_called_a_success(
     setup_env(aws)
     ctx, _ = make_ctx(tmp_path, app[0])
     with pytest.raises(DeployFailed, match="ECS started no deployment"):
-        fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions())
+        deploy(ctx, push(aws, "1.1.0"))
+    assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] != "succeeded"
 
 
 # -- several services ------------------------------------------------------------------------
@@ -354,7 +404,7 @@ def test_several_services_one_digest_and_a_failure_rolls_back_the_switched_ones(
     names = ("api", "worker")
     setup_env(aws, names)
     ctx, _ = make_ctx(tmp_path, app[0], names)
-    ok = fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions())
+    ok = deploy(ctx, push(aws, "1.1.0"))
     assert ok.outcome == "succeeded"
     assert (serving(aws, "api"), serving(aws, "worker")) == (
         "gamepulse-staging:2",
@@ -389,13 +439,14 @@ def test_several_services_one_digest_and_a_failure_rolls_back_the_switched_ones(
 
     monkeypatch.setattr(EC2ContainerServiceBackend, "update_service", worker_fails)
     with pytest.raises(DeployFailed) as err:
-        fast(ctx).deploy(push(aws, "1.2.0"), DeployOptions())
+        deploy(ctx, push(aws, "1.2.0"))
     assert "worker" in err.value.message
     assert (serving(aws, "api"), serving(aws, "worker")) == (
         "gamepulse-staging:2",
         "gamepulse-staging-worker:2",
     )
-    assert tags(aws, "gamepulse-staging:3")["shipyard:outcome"] == "failed"
+    assert tags(aws, "gamepulse-staging:3")["shipyard:outcome"] == "rolled_back"
+    assert tags(aws, "gamepulse-staging-worker:3")["shipyard:outcome"] == "rolled_back"
     assert metric_sum(aws, "DeployFailure", "api") == 1
 
 
@@ -409,29 +460,106 @@ def test_rollback_to_last_good_then_to_version_and_revision(
     target = fast(ctx)
     for version in ("1.1.0", "1.2.0"):
         handler.version = version
-        target.deploy(push(aws, version), DeployOptions())
+        deploy(ctx, push(aws, version), target)
     assert serving(aws) == "gamepulse-staging:3"
 
     handler.version = "1.1.0"
-    back = target.rollback(None, DeployOptions())
+    back = rollback(ctx, None, target)
     assert back.outcome == "succeeded"
     assert back.version == "1.1.0"
     assert serving(aws) == "gamepulse-staging:2"
-    assert tags(aws, "gamepulse-staging:3")["shipyard:outcome"] == "rolled_back"
+    left = tags(aws, "gamepulse-staging:3")
+    assert left["shipyard:rolled-back-at"]
+    assert left["shipyard:outcome"] == "succeeded"  # its own rollout did succeed
     assert metric_sum(aws, "DeployRollback") == 1
 
     handler.version = "1.0.0"
-    assert target.rollback(None, DeployOptions()).version == "1.0.0"  # not back to 1.2.0
+    assert rollback(ctx, None, target).version == "1.0.0"  # not back to 1.2.0
     assert serving(aws) == "gamepulse-staging:1"
 
     handler.version = "1.1.0"
-    target.rollback("1.1.0", DeployOptions())
+    rollback(ctx, "1.1.0", target)
     assert serving(aws) == "gamepulse-staging:2"
     handler.version = "1.0.0"
-    target.rollback("1", DeployOptions())
+    rollback(ctx, "1", target)
     assert serving(aws) == "gamepulse-staging:1"
     with pytest.raises(UsageError, match=r"carries version '7\.7\.7'"):
-        target.rollback("7.7.7", DeployOptions())
+        rollback(ctx, "7.7.7", target)
+    assert fast(ctx).status().mismatch == ""
+
+
+def test_rollback_never_picks_a_newer_revision(
+    tmp_path: Path, aws: MotoServer, rollouts: None, app: tuple[str, type[App]]
+) -> None:
+    """Issue 13 item 6: from :2, with :3 recorded succeeded (newer) and :1 succeeded (older),
+    `inv rollback` returns to :1; from :1 there is nothing earlier, whatever is newer."""
+    setup_env(aws)
+    url, handler = app
+    ctx, _ = make_ctx(tmp_path, url)
+    for version in ("1.1.0", "1.2.0"):
+        handler.version = version
+        deploy(ctx, push(aws, version))
+    handler.version = "1.1.0"
+    rollback(ctx, "2")  # :2 serves; :3 is newer, and recorded succeeded
+    assert tags(aws, "gamepulse-staging:3")["shipyard:outcome"] == "succeeded"
+    handler.version = "1.0.0"
+    assert rollback(ctx, None).release_id.endswith("gamepulse-staging:1")
+    with pytest.raises(UsageError, match="no earlier revision"):
+        rollback(ctx, None)
+    assert serving(aws) == "gamepulse-staging:1"
+
+
+def test_rollback_skips_a_revision_an_earlier_rollback_left(
+    tmp_path: Path, aws: MotoServer, rollouts: None, app: tuple[str, type[App]]
+) -> None:
+    """1.2.0 (:3) was rolled back from; after 1.3.0 (:4) the previous good release is 1.1.0
+    (:2), not 1.2.0. Returning to :3 by name clears the mark."""
+    setup_env(aws)
+    url, handler = app
+    ctx, _ = make_ctx(tmp_path, url)
+    for version in ("1.1.0", "1.2.0"):
+        handler.version = version
+        deploy(ctx, push(aws, version))
+    handler.version = "1.1.0"
+    rollback(ctx, None)  # :3 left
+    handler.version = "1.3.0"
+    deploy(ctx, push(aws, "1.3.0"))  # :4
+    handler.version = "1.1.0"
+    assert rollback(ctx, None).release_id.endswith("gamepulse-staging:2")
+    handler.version = "1.2.0"
+    rollback(ctx, "3")
+    assert tags(aws, "gamepulse-staging:3")["shipyard:rolled-back-at"] == ""
+    assert tags(aws, "gamepulse-staging:2")["shipyard:rolled-back-at"]
+
+
+def test_rollback_to_a_version_never_returns_to_a_failed_rollout_of_it(
+    tmp_path: Path, aws: MotoServer, rollouts: None, app: tuple[str, type[App]]
+) -> None:
+    """Issue 13 item 7: 1.2.0's only revision failed verify: `--to 1.2.0` is refused. Once a
+    good revision of 1.2.0 exists, it is that one, never a newer failed one of 1.2.0."""
+    setup_env(aws)
+    url, handler = app
+    ctx, _ = make_ctx(tmp_path, url)
+    handler.version = "1.1.0"  # 1.2.0 is not what answers: verify fails, rolled back
+    with pytest.raises(RolledBack):
+        deploy(ctx, push(aws, "1.2.0"))
+    assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] == "rolled_back"
+    with pytest.raises(UsageError, match=r"whose rollout succeeded carries version '1\.2\.0'"):
+        rollback(ctx, "1.2.0")
+    handler.version = "1.2.0"
+    deploy(ctx, push(aws, "1.2.0"))  # :3, good
+    client("ecs", aws).register_task_definition(  # :4, a failed rollout of 1.2.0
+        family="gamepulse-staging",
+        containerDefinitions=[{"name": "gamepulse", "image": "x:1", "memory": 128}],
+        tags=[
+            {"key": "shipyard:version", "value": "1.2.0"},
+            {"key": "shipyard:outcome", "value": "failed"},
+        ],
+    )
+    handler.version = "1.0.0"
+    rollback(ctx, "1")
+    handler.version = "1.2.0"
+    assert rollback(ctx, "1.2.0").release_id.endswith("gamepulse-staging:3")
 
 
 def test_keeps_n_revisions_but_never_the_rollback_target(
@@ -442,7 +570,7 @@ def test_keeps_n_revisions_but_never_the_rollback_target(
     ctx, _ = make_ctx(tmp_path, url, **{"target.keep_revisions": 2})
     target = fast(ctx)
     handler.version = "1.1.0"
-    target.deploy(push(aws, "1.1.0"), DeployOptions())  # :2 good
+    deploy(ctx, push(aws, "1.1.0"), target)  # :2 good
     ecs = client("ecs", aws)
     for n in range(3):  # three failed registrations in between
         ecs.register_task_definition(
@@ -451,19 +579,83 @@ def test_keeps_n_revisions_but_never_the_rollback_target(
             tags=[{"key": "shipyard:outcome", "value": "failed"}],
         )
     handler.version = "1.2.0"
-    target.deploy(push(aws, "1.2.0"), DeployOptions())  # :6
-    active = [
-        a.rsplit("/", 1)[-1]
-        for a in ecs.list_task_definitions(familyPrefix="gamepulse-staging", status="ACTIVE")[
-            "taskDefinitionArns"
-        ]
-    ]
-    assert "gamepulse-staging:6" in active
-    assert "gamepulse-staging:2" in active
-    assert "gamepulse-staging:3" not in active
-    assert "gamepulse-staging:4" not in active
+    deploy(ctx, push(aws, "1.2.0"), target)  # :6
+    kept = active(aws)
+    assert "gamepulse-staging:6" in kept
+    assert "gamepulse-staging:2" in kept
+    assert "gamepulse-staging:3" not in kept
+    assert "gamepulse-staging:4" not in kept
     handler.version = "1.1.0"
-    assert target.rollback(None, DeployOptions()).version == "1.1.0"
+    assert rollback(ctx, None, target).version == "1.1.0"
+
+
+# -- status and reconcile ------------------------------------------------------------------------
+def test_status_flags_records_that_disagree_with_what_serves(
+    tmp_path: Path, aws: MotoServer, rollouts: None, app: tuple[str, type[App]]
+) -> None:
+    setup_env(aws)
+    url, handler = app
+    ctx, _ = make_ctx(tmp_path, url)
+    handler.version = "1.1.0"
+    deploy(ctx, push(aws, "1.1.0"))
+    tag(aws, "gamepulse-staging:2", outcome="failed")
+    report = fast(ctx).status()
+    assert "gamepulse-staging:2 serves but is recorded failed" in report.mismatch
+    # a revision left "shifting" (a killed run) that no rollout runs
+    tag(aws, "gamepulse-staging:2", outcome="succeeded")
+    client("ecs", aws).register_task_definition(
+        family="gamepulse-staging",
+        containerDefinitions=[{"name": "gamepulse", "image": "x:1", "memory": 128}],
+        tags=[{"key": "shipyard:outcome", "value": "shifting"}],
+    )
+    report = fast(ctx).status()
+    assert "gamepulse-staging:3 is recorded shifting but no rollout runs it" in report.mismatch
+    # inv wait settles it, from what serves
+    serving_now = api.wait(ctx, target=fast(ctx), sleep=no_sleep)
+    assert serving_now.release_id is not None
+    assert serving_now.release_id.endswith("gamepulse-staging:2")
+    assert tags(aws, "gamepulse-staging:3")["shipyard:outcome"] == "failed"
+    assert fast(ctx).status().mismatch == ""
+
+
+def test_status_of_a_service_not_deployed_by_shipyard(
+    tmp_path: Path, aws: MotoServer, rollouts: None, app: tuple[str, type[App]]
+) -> None:
+    setup_env(aws)
+    ecs = client("ecs", aws)
+    foreign = ecs.register_task_definition(
+        family="gamepulse-staging",
+        containerDefinitions=[
+            {"name": "gamepulse", "image": "registry/app@sha256:" + "1" * 64, "memory": 128}
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=CLUSTER, service="gamepulse-staging", taskDefinition=foreign)
+    ctx, _ = make_ctx(tmp_path, app[0])
+    report = fast(ctx).status()
+    assert report.live is not None
+    assert report.live["digest"] == "sha256:" + "1" * 64
+    assert "not deployed by shipyard" in report.mismatch
+
+
+def test_no_wait_leaves_the_rollout_to_inv_wait(
+    tmp_path: Path,
+    aws: MotoServer,
+    rollouts: None,
+    app: tuple[str, type[App]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup_env(aws)
+    ctx, out = make_ctx(tmp_path, app[0])
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "0")  # the new deployment stays IN_PROGRESS
+    result = deploy(ctx, push(aws, "1.1.0"), wait=False)
+    assert result.outcome == "in_progress"
+    dep_id = result.details["deployment_id"]
+    assert f"deployment {dep_id} of gamepulse-staging continues" in result.message
+    assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] == "shifting"
+    assert fast(ctx).status().mismatch == ""  # a rollout under way is no mismatch
+    api.wait(ctx, target=fast(ctx), sleep=no_sleep)
+    assert "continues" in out.getvalue()
+    assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] == "shifting"
 
 
 # -- the lock --------------------------------------------------------------------------------------
@@ -530,10 +722,10 @@ def test_deploy_waits_for_or_refuses_a_held_lock(
     )
     other.acquire("deploy from CI")
     with pytest.raises(LockHeld, match="held by ci"):
-        fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions())
+        deploy(ctx, push(aws, "1.1.0"))
     assert serving(aws) == "gamepulse-staging:1"
     other.release()
-    assert fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions()).outcome == "succeeded"
+    assert deploy(ctx, push(aws, "1.1.0")).outcome == "succeeded"
 
 
 def test_refuses_while_a_deployment_is_in_progress(
@@ -543,7 +735,8 @@ def test_refuses_while_a_deployment_is_in_progress(
     setup_env(aws)
     ctx, _ = make_ctx(tmp_path, app[0])
     with pytest.raises(LockHeld, match="already in progress"):
-        fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions(lock_wait=0))
+        deploy(ctx, push(aws, "1.1.0"), lock_wait=0)
     with pytest.raises(LockHeld, match="already in progress"):
-        fast(ctx).deploy(push(aws, "1.1.0"), DeployOptions(lock_wait=0.05))
+        deploy(ctx, push(aws, "1.1.0"), lock_wait=0.05)
     assert serving(aws) == "gamepulse-staging:1"
+    assert active(aws) == ["gamepulse-staging:1"]

@@ -155,7 +155,7 @@ def _stamp(ref: str) -> str:
 def test_the_previous_release_in_the_registry_is_used_as_build_cache(project: Project) -> None:
     marker = uuid.uuid4().hex
     dockerfile = project.path / "app" / "Dockerfile"
-    copy = "COPY --chmod=0755 handler.sh /app/handler.sh\n"
+    copy = "COPY --chmod=0755 handler.sh start.sh /app/\n"
     # a step whose output differs every time it really runs; the last one with a cache record
     # (so that record can be pruned alone), before the version's build args
     step = f'RUN ["/bin/sh", "-c", "echo {marker}; date +%s%N > /stamp"]\n'

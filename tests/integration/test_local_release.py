@@ -41,8 +41,9 @@ class Local:
         return self.project.path / ".shipyard" / "local"
 
     @property
-    def stack(self) -> str:
-        return f"{self.project.repository}-local"
+    def stack_prefix(self) -> str:
+        """The stack name is <repository>-local-<checkout hash>."""
+        return f"{self.project.repository}-local-"
 
     def history(self) -> dict[str, object]:
         path = self.state / "history.json"
@@ -76,7 +77,7 @@ class Local:
             "docker",
             "ps",
             "--filter",
-            f"label=dev.shipyard.stack={self.stack}",
+            f"name={self.stack_prefix}",
             "--format",
             "{{.Names}}",
         ]
@@ -107,14 +108,15 @@ def _teardown(local: Local) -> None:
     names = local.containers()
     if names:
         subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)
-    subprocess.run(
-        ["docker", "network", "rm", f"shipyard-{local.stack}"], capture_output=True, check=False
-    )
-    subprocess.run(
-        ["docker", "volume", "rm", f"{local.stack}-gamepulse-data"],
-        capture_output=True,
-        check=False,
-    )
+    for kind in ("network", "volume"):
+        listed = subprocess.run(
+            ["docker", kind, "ls", "-q", "--filter", f"name={local.stack_prefix}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if listed:
+            subprocess.run(["docker", kind, "rm", *listed], capture_output=True, check=False)
 
 
 @pytest.fixture
@@ -131,7 +133,7 @@ def local(project: Project, registry_password: str) -> Iterator[Local]:
     text = env_file.read_text()
     assert "proxy_port = 8080" in text
     text = text.replace("proxy_port = 8080", f"proxy_port = {port}")
-    text = text.replace("drain_seconds = 2 ", "drain_seconds = 0.5 ")
+    text = text.replace("bake_seconds = 5 ", "bake_seconds = 0.5 ")
     env_file.write_text(text)
     project.commit("local proxy on a free port")
     item = Local(project, port)
@@ -216,7 +218,7 @@ def test_release_under_steady_traffic_switches_with_zero_failures(local: Local) 
     assert "NG" not in verified.stdout
 
     # labels and the health check come from the task definition
-    live = status["live"]["containers"][0]["name"]
+    live = status["observed"]["containers"][0]["name"]
     inspect = json.loads(
         subprocess.run(
             ["docker", "inspect", live], capture_output=True, text=True, check=True
@@ -281,7 +283,7 @@ def test_release_dry_run_changes_nothing(local: Local) -> None:
     version_before = (local.project.path / "version.txt").read_text()
     out = local.release("--dry-run", "--bump", "minor")
     assert "dry run: nothing was changed" in out.stdout
-    for step in ("version", "build", "push", "switch", "drain", "verify"):
+    for step in ("version", "build", "push", "shift", "bake", "verify"):
         assert step in out.stdout
     assert "0.1.0 -> 0.2.0" in out.stdout
     assert (local.project.path / "version.txt").read_text() == version_before

@@ -148,13 +148,13 @@ def _stop_nginx(env: LocalEnv) -> None:
 
 
 def _configure(project: Project, port: int, registry_address: str | None) -> None:
-    """local.toml: the free proxy port, a short drain and, optionally, the registry proxy."""
+    """local.toml: the free proxy port, a short bake and, optionally, the registry proxy."""
     env_file = project.path / "deploy" / "environments" / f"{ENVIRONMENT}.toml"
     text = env_file.read_text()
     assert "proxy_port = 8080" in text
-    assert "drain_seconds = 2 " in text
+    assert "bake_seconds = 5 " in text
     text = text.replace("proxy_port = 8080", f"proxy_port = {port}")
-    text = text.replace("drain_seconds = 2 ", "drain_seconds = 0.5 ")
+    text = text.replace("bake_seconds = 5 ", "bake_seconds = 1 ")
     if registry_address:
         assert DEFAULT_REGISTRY in text
         text = text.replace(DEFAULT_REGISTRY, f'url = "{registry_address}"')

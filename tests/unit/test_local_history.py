@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipyard.errors import StateUnknown
-from shipyard.history import History, HistoryState, Release
+from shipyard.history import History, HistoryState, HistoryUnreadable, Release
 
 
 def _release(n: int, outcome: str = "succeeded", **kw: object) -> Release:
@@ -44,12 +43,16 @@ def test_begin_finish_and_live(tmp_path: Path) -> None:
     assert state.live_release.finished_at
 
 
-def test_interrupted_records_are_marked(tmp_path: Path) -> None:
+def test_unfinished_records_move_on_and_are_found(tmp_path: Path) -> None:
     history = History(tmp_path, "local")
     history.begin(_release(1, "in_progress"))
-    assert [r.release_id for r in history.mark_interrupted()] == ["r0001"]
-    assert history.read().releases[0].outcome == "interrupted"
-    assert history.mark_interrupted() == []
+    history.begin(_release(2))
+    assert [r.release_id for r in history.unfinished()] == ["r0001"]
+    history.mark("r0001", "shifting")
+    assert history.read().releases[0].outcome == "shifting"
+    history.finish("r0001", "interrupted", live="r0002")
+    assert history.unfinished() == []
+    assert history.read().live == "r0002"
 
 
 def test_rollback_target_skips_live_failed_and_abandoned() -> None:
@@ -81,10 +84,19 @@ def test_rollback_target_is_never_live_and_always_succeeded(outcomes: list[str])
         assert target.release_id != live
 
 
-def test_unreadable_history_is_reported_not_crashed_on(tmp_path: Path) -> None:
-    (tmp_path / "history.json").write_text("{ torn")
-    with pytest.raises(StateUnknown, match="unreadable"):
-        History(tmp_path, "local").read()
+@pytest.mark.parametrize(
+    "content", ["{ torn", "[]", '{"releases": 5}', '{"releases": [{"version": 1}]}', '{"live": 3}']
+)
+def test_a_corrupt_history_is_a_failure_that_can_be_set_aside(tmp_path: Path, content: str) -> None:
+    (tmp_path / "history.json").write_text(content)
+    history = History(tmp_path, "local")
+    with pytest.raises(HistoryUnreadable, match="corrupt") as raised:
+        history.read()
+    assert raised.value.exit_code == 1
+    aside = history.set_aside()
+    assert aside is not None
+    assert aside.read_text() == content
+    assert history.read().releases == ()
 
 
 WRITER = """

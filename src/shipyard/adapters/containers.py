@@ -1,6 +1,8 @@
 """Containers, networks and volumes of the local target, through python-on-whales (imported
-lazily, like adapters/docker.py). Secrets reach a container through an --env-file that only
-root can read and that is deleted as soon as the container is created: never on a command line.
+lazily, like adapters/docker.py). Secrets reach a container through an --env-file in the
+environment's state directory, created 0600 and deleted as soon as the container is created:
+never on a command line, never in /tmp. A file a killed run left is removed by the next one
+(`remove_env_files`).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import datetime as dt
 import functools
 import json
 import os
-import tempfile
+import secrets as pysecrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shipyard.adapters.docker import CliFailed, DockerEngine, docker_error_text
+from shipyard.adapters.ports import free_port
 from shipyard.errors import DeployFailed
 from shipyard.secrets import Secret
 from shipyard.targets.local_spec import ContainerSpec
@@ -43,6 +46,7 @@ class ContainerState:
     exit_code: int | None
     last_health_output: str = ""
     first_failed_check: dt.datetime | None = None
+    restarts: int = 0  # times Docker's restart policy restarted it
 
 
 @dataclass(frozen=True)
@@ -137,64 +141,40 @@ class Containers:
         name: str,
         network: str,
         labels: Mapping[str, str],
-        secrets: Mapping[str, Secret],
+        env_file: Path | None,
         pull: bool,
         stop_timeout: int = 10,
     ) -> str:
-        """Create and start a container for `spec`, detached; returns its id."""
-        env_file: str | None = None
-        if secrets:
-            fd, env_file = tempfile.mkstemp(prefix="shipyard-env-", suffix=".env")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                os.fchmod(fh.fileno(), 0o600)
-                for key, value in secrets.items():
-                    fh.write(f"{key}={value.reveal()}\n")
-        kwargs: dict[str, Any] = {
-            "name": name,
-            "detach": True,
-            "labels": dict(labels),
-            "networks": [network],
-            "network_aliases": [spec.name],
-            "envs": dict(spec.environment),
-            "publish": [("127.0.0.1::" + str(p),) for p in spec.ports],
-            "pull": "missing" if pull else "never",
-            "read_only": spec.read_only,
-            "volumes": [(m.volume, m.path, "ro" if m.read_only else "rw") for m in spec.mounts],
-        }
+        """Create and start a container for `spec`, detached; returns its id. `env_file`
+        (from write_env_file) is removed once Docker has read it. Essential containers restart
+        when they stop (as an ECS service replaces a stopped task); their ports are published
+        on a fixed host port, so a restart answers where nginx routes (`127.0.0.1::PORT`
+        would get a new host port at every restart)."""
+        kwargs = _run_kwargs(spec, name, network, labels, pull, stop_timeout)
         if env_file:
-            kwargs["env_files"] = [env_file]
+            kwargs["env_files"] = [str(env_file)]
         command = list(spec.command)
         if spec.entrypoint:
             kwargs["entrypoint"] = spec.entrypoint[0]
             command = [*spec.entrypoint[1:], *command]
-        if spec.health:
-            h = spec.health
-            kwargs.update(
-                health_cmd=h.command,
-                health_interval=h.interval,
-                health_timeout=h.timeout,
-                health_retries=h.retries,
-                health_start_period=h.start_period,
-            )
-        if spec.user:
-            kwargs["user"] = spec.user
-        if spec.workdir:
-            kwargs["workdir"] = spec.workdir
-        # set at creation: `docker stop` then waits this long (python-on-whales cannot pass
-        # --time in a form the current CLI accepts)
-        kwargs["stop_timeout"] = int(
-            spec.stop_timeout if spec.stop_timeout is not None else stop_timeout
-        )
-        if spec.init:
-            kwargs["init"] = True
         try:
-            container = self._call(
-                f"run {spec.name}", lambda: self.client.container.run(spec.image, command, **kwargs)
-            )
+            for attempt in range(1, PUBLISH_TRIES + 1):
+                kwargs["publish"] = [(f"127.0.0.1:{free_port()}:{p}",) for p in spec.ports]
+                try:
+                    container = self._call(
+                        f"run {spec.name}",
+                        lambda: self.client.container.run(spec.image, command, **kwargs),
+                    )
+                except DeployFailed as exc:
+                    if attempt == PUBLISH_TRIES or not _port_taken(exc.message):
+                        raise
+                    self.remove([name])  # created, but it could not bind: try another port
+                    continue
+                return str(container.id)
         finally:
             if env_file:
-                Path(env_file).unlink(missing_ok=True)
-        return str(container.id)
+                env_file.unlink(missing_ok=True)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _cli_json(self, what: str, *args: str) -> list[dict[str, Any]]:
         """One docker CLI call, parsed once. (python-on-whales' Container objects re-inspect
@@ -216,7 +196,8 @@ class Containers:
         return found[0]
 
     def state(self, name: str) -> ContainerState:
-        st = self.inspect(name).get("State") or {}
+        inspected = self.inspect(name)
+        st = inspected.get("State") or {}
         health = st.get("Health") or {}
         log = health.get("Log") or []
         failed = [e for e in log if e.get("ExitCode") not in (0, None)]
@@ -231,6 +212,7 @@ class Containers:
             exit_code=st.get("ExitCode"),
             last_health_output=str(log[-1].get("Output") or "").strip() if log else "",
             first_failed_check=first_failed,
+            restarts=int(inspected.get("RestartCount") or 0),
         )
 
     def host_port(self, name: str, container_port: int) -> int:
@@ -286,3 +268,78 @@ class Containers:
                 if "No such container" in docker_error_text(exc):
                     continue
                 raise DeployFailed(f"docker rm {name} failed: {docker_error_text(exc)}") from None
+
+
+PUBLISH_TRIES = 5
+_PORT_TAKEN = ("port is already allocated", "address already in use")
+
+
+def _port_taken(message: str) -> bool:
+    return any(text in message for text in _PORT_TAKEN)
+
+
+def _run_kwargs(
+    spec: ContainerSpec,
+    name: str,
+    network: str,
+    labels: Mapping[str, str],
+    pull: bool,
+    stop_timeout: int,
+) -> dict[str, Any]:
+    """python-on-whales' container.run arguments for `spec` (all but publish, env file,
+    entrypoint and command)."""
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "detach": True,
+        "labels": dict(labels),
+        "networks": [network],
+        "network_aliases": [spec.name],
+        "envs": dict(spec.environment),
+        "pull": "missing" if pull else "never",
+        "read_only": spec.read_only,
+        "volumes": [(m.volume, m.path, "ro" if m.read_only else "rw") for m in spec.mounts],
+        # set at creation: `docker stop` then waits this long (python-on-whales cannot pass
+        # --time in a form the current CLI accepts)
+        "stop_timeout": int(spec.stop_timeout if spec.stop_timeout is not None else stop_timeout),
+    }
+    if spec.essential:
+        kwargs["restart"] = "unless-stopped"
+    if spec.health:
+        h = spec.health
+        kwargs.update(
+            health_cmd=h.command,
+            health_interval=h.interval,
+            health_timeout=h.timeout,
+            health_retries=h.retries,
+            health_start_period=h.start_period,
+        )
+    if spec.user:
+        kwargs["user"] = spec.user
+    if spec.workdir:
+        kwargs["workdir"] = spec.workdir
+    if spec.init:
+        kwargs["init"] = True
+    return kwargs
+
+
+ENV_FILE_SUFFIX = ".env"
+
+
+def write_env_file(env_dir: Path, secrets: Mapping[str, Secret]) -> Path:
+    """An --env-file readable by its owner only from its first byte."""
+    env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = env_dir / f"{pysecrets.token_hex(8)}{ENV_FILE_SUFFIX}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        for key, value in secrets.items():
+            fh.write(f"{key}={value.reveal()}\n")
+    return path
+
+
+def remove_env_files(env_dir: Path) -> int:
+    """Remove env files a killed run left; returns how many."""
+    removed = 0
+    for path in env_dir.glob(f"*{ENV_FILE_SUFFIX}"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed

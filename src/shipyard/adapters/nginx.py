@@ -17,9 +17,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.adapters.ports import port_holder
 from shipyard.errors import DeployFailed, ToolUnavailable
 from shipyard.fsutil import write_atomically
 
@@ -165,6 +167,32 @@ class NginxProxy:
     def running(self) -> bool:
         return self.pid() is not None
 
+    def adopt(self) -> bool:
+        """Our own nginx still runs though its pid file is gone (the state directory was
+        removed): write the pid file again so it can be reloaded. True if adopted."""
+        if self.running():
+            return True
+        holder = port_holder(self.port)
+        if holder is None or str(self.conf) not in holder.cmdline:
+            return False
+        self.prefix.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.pid_file, f"{holder.pid}\n")
+        return self.running()
+
+    def refuse_if_taken(self) -> None:
+        """Before starting nginx: one line naming whoever holds the port, and what to do."""
+        holder = port_holder(self.port)
+        if holder is None:
+            return
+        fix = "give this environment another target.proxy_port"
+        conf = Path(holder.nginx_conf) if holder.nginx_conf else None
+        if conf is not None and conf.parent.parent.parent.name == ".shipyard":
+            # another checkout's (or project's) proxy: stopping it would take its service down
+            fix = f"it is the proxy of the shipyard checkout {conf.parents[3]}: {fix}"
+        else:
+            fix = f"stop that process or {fix}"
+        raise ToolUnavailable(f"{self.bind}:{self.port} is taken by {holder.describe()}", hint=fix)
+
     def _prepare_files(self) -> None:
         tmp = self.prefix / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
@@ -188,19 +216,24 @@ class NginxProxy:
         self._prepare_files()
         write_atomically(self.upstream_conf, render_upstream(self.bind, self.port, upstream))
         self._check()
+        self.refuse_if_taken()
         proc = self._run()
         if proc.returncode != 0:
             lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
             detail = lines[-1] if lines else f"exit {proc.returncode}"
-            hint = None
-            if "Address already in use" in detail:
-                hint = f"another program listens on {self.bind}:{self.port}; set target.proxy_port"
-            raise ToolUnavailable(f"cannot start nginx: {detail}", hint=hint)
+            raise ToolUnavailable(f"cannot start nginx: {detail}")
         self.wait_serving(upstream.release_id if upstream else NO_RELEASE)
         return True
 
-    def switch(self, upstream: Upstream | None, *, timeout: float = 10.0) -> None:
-        """Route to `upstream` (None: answer 503) and return once nginx confirms it."""
+    def switch(
+        self,
+        upstream: Upstream | None,
+        *,
+        timeout: float = 10.0,
+        on_written: Callable[[], None] | None = None,
+    ) -> None:
+        """Route to `upstream` (None: answer 503) and return once nginx confirms it.
+        `on_written` runs between writing the routing and reloading nginx."""
         if not self.running():
             self.ensure_started(upstream)
             return
@@ -213,6 +246,8 @@ class NginxProxy:
             if previous is not None:
                 write_atomically(self.upstream_conf, previous)
             raise
+        if on_written is not None:
+            on_written()
         master = self.pid()
         old_workers = self._workers(master)
         proc = self._run("-s", "reload")

@@ -15,7 +15,9 @@ class LocalTargetConfig(Section):
     kind: Literal["local"] = "local"
     proxy_bind: str = "127.0.0.1"
     proxy_port: int = Field(default=8080, ge=1, le=65535)
-    drain_seconds: float = Field(default=2.0, ge=0)
+    # after the switch: the new release is watched this long while the previous one keeps
+    # running (and finishes the requests it holds); a failure in it switches back
+    bake_seconds: float = Field(default=5.0, ge=0)
     healthy_timeout_seconds: float = Field(default=60.0, gt=0)
     keep_releases: int = Field(default=3, ge=1)
     network: str | None = None  # default: shipyard-<stack>
@@ -69,6 +71,9 @@ class EcsTargetConfig(Section):
     metrics_namespace: str = "Shipyard"
     log_lines: int = Field(default=20, ge=0)  # log tail shown per stopped task
     check_image: bool = True  # refuse when the registry does not hold the digest
+    # after traffic moved and verify passed: watch the new revision this long (PRIMARY, no
+    # failed tasks, the verify checks once per poll) before calling it a success
+    bake_seconds: float = Field(default=0, ge=0)
 
     @field_validator("services")
     @classmethod

@@ -8,7 +8,7 @@ from shipyard.context import Context
 from shipyard.errors import UsageError
 from shipyard.images import repository_name
 from shipyard.operations.build import resolve_version
-from shipyard.targets import get_target
+from shipyard.rollout import api
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult
 from shipyard.versioning import docker_tag
 
@@ -33,26 +33,43 @@ def resolve_artifact(ctx: Context, version: str | None, *, dry_run: bool = False
     return Artifact(str(parsed), image, manifest.digest, revision)
 
 
-def run(ctx: Context, artifact: Artifact, opts: DeployOptions) -> DeployResult:
-    return get_target(ctx).deploy(artifact, opts)
+def run(ctx: Context, version: str | None, opts: DeployOptions) -> DeployResult:
+    """Deploy `version` (default: version.txt) as the registry holds it; the digest is looked
+    up inside the lock, so a push that lands while we wait for it is the one deployed."""
+    return api.deploy(
+        ctx, lambda _serving: resolve_artifact(ctx, version, dry_run=opts.dry_run), opts
+    )
 
 
 def show(result: DeployResult, console: Console, *, title: str = "deploy") -> None:
+    serving = result.serving or {}
     console.table(
-        ["environment", "version", "digest", "release", "outcome", "url", "time"],
+        ["environment", "version", "release", "outcome", "serving now", "url", "time"],
         [
             [
                 result.environment,
                 result.version,
-                result.digest[:19] or "-",
                 result.release_id or "-",
                 result.outcome,
+                serving_text(serving),
                 result.url or "-",
                 format_seconds(result.seconds),
             ]
         ],
         title=title,
     )
+    if result.message:
+        console.line(result.message)
+
+
+def serving_text(serving: dict[str, object]) -> str:
+    if not serving:
+        return "-"
+    if not serving.get("known"):
+        return "unknown"
+    if serving.get("release_id") is None:
+        return "nothing"
+    return f"{serving.get('version') or '?'} ({serving.get('release_id')})"
 
 
 def as_json(result: DeployResult) -> dict[str, object]:
@@ -66,4 +83,5 @@ def as_json(result: DeployResult) -> dict[str, object]:
         "seconds": round(result.seconds, 2),
         "details": result.details,
         "message": result.message,
+        "serving": result.serving,
     }

@@ -4,9 +4,9 @@ succeeded there before (--to). A version that never succeeded in the environment
 from __future__ import annotations
 
 from shipyard.context import Context
-from shipyard.targets import get_target
+from shipyard.rollout import api
 from shipyard.targets.base import DeployOptions, DeployResult
 
 
 def run(ctx: Context, to: str | None, opts: DeployOptions) -> DeployResult:
-    return get_target(ctx).rollback(to, opts)
+    return api.rollback(ctx, to, opts)

@@ -17,23 +17,55 @@ def run(ctx: Context) -> StatusReport:
 
 
 def as_json(report: StatusReport) -> dict[str, Any]:
+    """version/digest/release_id are what is observed to serve; `live` is what the records
+    say, and `mismatch` says where the two disagree."""
     live = report.live or {}
+    seen = report.observed or {}
     return {
         "environment": report.environment,
         "url": report.url,
-        "version": live.get("version"),
-        "digest": live.get("digest"),
-        "release_id": live.get("release_id"),
+        "version": seen.get("version", live.get("version")),
+        "digest": seen.get("digest", live.get("digest")),
+        "release_id": seen.get("release_id", live.get("release_id")),
         "since": live.get("since"),
+        "observed": report.observed,
+        "mismatch": report.mismatch,
         "live": report.live,
         "history": report.history,
     }
 
 
+def _show_observed(report: StatusReport, console: Console) -> None:
+    seen = report.observed
+    if not seen:
+        return
+    if not seen.get("known"):
+        serving = "unknown"
+    elif seen.get("release_id") is None:
+        serving = "nothing"
+    else:
+        serving = f"{seen.get('version') or '?'} ({seen.get('release_id')})"
+    console.line(f"{report.environment}: serving {serving} - {seen.get('detail', '')}")
+    if report.mismatch:
+        console.warn(f"mismatch: {report.mismatch}")
+    containers = seen.get("containers") or []
+    if containers:
+        console.table(
+            ["container", "status", "health", "restarts"],
+            [
+                [c.get("name"), c.get("status"), c.get("health") or "-", c.get("restarts", 0)]
+                for c in containers
+            ],
+            title="containers",
+            summary=False,
+        )
+
+
 def show(report: StatusReport, console: Console) -> None:
+    _show_observed(report, console)
     live = report.live
     if live is None:
-        console.line(f"{report.environment}: nothing is live ({report.url})")
+        console.line(f"{report.environment}: the records name nothing live ({report.url})")
     else:
         console.table(
             ["environment", "url", "version", "digest", "release", "since", "by"],
@@ -48,16 +80,8 @@ def show(report: StatusReport, console: Console) -> None:
                     live.get("actor"),
                 ]
             ],
-            title="live",
+            title="live (records)",
         )
-        containers = live.get("containers") or []
-        if containers:
-            console.table(
-                ["container", "status", "health"],
-                [[c.get("name"), c.get("status"), c.get("health") or "-"] for c in containers],
-                title="containers",
-                summary=False,
-            )
     if report.history:
         rows = []
         for r in report.history[:SHOWN_HISTORY]:

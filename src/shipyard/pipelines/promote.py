@@ -4,7 +4,7 @@ serves, the release tag is added to that same manifest in ECR (batch_get_image +
 and the target deploys `<repository>@<digest>`.
 
 Steps: locate (what serves in the source) -> tag (release tag on the same digest) -> deploy
-(under the target's lock) -> verify -> notify. A failed verify rolls the target back.
+-> verify, as one rollout (rollout/engine.py: lock, verify gate, undo, records, notify).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.context import Context
-from shipyard.errors import AwsError, DeployFailed, RolledBack, UsageError
+from shipyard.errors import AwsError, RolledBack, ShipyardError, UsageError
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
+from shipyard.targets.base import Artifact, DeployResult
 
 if TYPE_CHECKING:
-    from shipyard.targets.base import Artifact, DeployResult, Target
+    from shipyard.rollout.model import Target
 
 ACCEPTED_MANIFESTS = [
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -88,6 +89,7 @@ class PromoteResult:
             "task_definition_arn": self.task_definition_arn,
             "deployment_id": self.deployment_id,
             "outcome": self.outcome,
+            "serving": self.details.get("serving"),
             "steps": self.steps.as_list() if self.steps else [],
         }
 
@@ -325,8 +327,6 @@ def run(
     *,
     target_factory: Callable[[Context], Target] | None = None,
 ) -> PromoteResult:
-    from shipyard.notify import NotifyInfo, notify
-
     if opts.source == opts.target:
         raise UsageError(
             "--from and --to name the same environment", hint="e.g. --from staging --to production"
@@ -363,103 +363,59 @@ def run(
             result.tag_action = add_release_tag(to_ctx, live.repository, live.digest, tag)
             step.detail = f"{tag} ({result.tag_action})"
 
-        from shipyard.locking import get_lock, held
-        from shipyard.targets import get_target
-        from shipyard.targets.base import Artifact
-
         artifact = Artifact(
             version=result.version, image=result.image, digest=live.digest, revision=live.revision
         )
-        info = NotifyInfo(
-            version=result.version,
-            environment=to_ctx.environment,
-            digest=live.digest,
-            pipeline="promote",
-        )
-        notify(to_ctx, "start", info)
-        target = (target_factory or get_target)(to_ctx)
-        message = f"promote {result.version} from {opts.source}"
-        try:
-            with held(get_lock(to_ctx), message, wait=opts.lock_wait):
-                deployed = _deploy(steps, target, artifact, opts, message, result)
-                if opts.verify and deployed.details.get("verified"):
-                    # the target's own verify gate ran these checks before it returned
-                    checks = len(to_ctx.config.verify.checks)
-                    steps.skip("verify", f"{checks} check(s) passed in the deploy's verify gate")
-                elif (
-                    opts.verify
-                    and to_ctx.config.verify.url
-                    and deployed.outcome == "succeeded"
-                    and opts.wait
-                ):
-                    _verify_or_roll_back(steps, to_ctx, target, result, message)
-                elif opts.verify:
-                    steps.skip(
-                        "verify",
-                        "no verify.url configured" if not to_ctx.config.verify.url else "--no-wait",
-                    )
-                else:
-                    steps.skip("verify", "--no-verify")
-        except RolledBack as exc:
-            result.outcome = "rolled_back"
-            notify(to_ctx, "rollback", _with(info, steps, reason=exc.message))
-            raise
-        except BaseException as exc:
-            reason = getattr(exc, "message", "") or type(exc).__name__
-            notify(to_ctx, "failure", _with(info, steps, reason=str(reason)))
-            raise
+        _deploy(steps, to_ctx, artifact, opts, result, target_factory)
         result.outcome = "succeeded"
-        notify(to_ctx, "success", _with(info, steps, result=result))
         return result
-    except BaseException:
+    except BaseException as exc:
         steps.not_run(names)
         if result.outcome != "rolled_back":
             result.outcome = "failed"
+        if isinstance(exc, ShipyardError) and isinstance(exc.result, DeployResult):
+            result.details = {**result.details, "serving": exc.result.serving}
         raise
-
-
-def _with(
-    info: Any, steps: StepLog, *, reason: str = "", result: PromoteResult | None = None
-) -> Any:
-    from shipyard.notify import NotifyInfo
-
-    return NotifyInfo(
-        version=info.version,
-        environment=info.environment,
-        digest=info.digest,
-        pipeline=info.pipeline,
-        duration=steps.seconds,
-        reason=reason,
-        task_definition_arn=(result.task_definition_arn or "") if result else "",
-        deployment_id=(result.deployment_id or "") if result else "",
-    )
 
 
 def _deploy(
     steps: StepLog,
-    target: Target,
+    ctx: Context,
     artifact: Artifact,
     opts: PromoteOptions,
-    message: str,
     result: PromoteResult,
-) -> DeployResult:
+    target_factory: Callable[[Context], Target] | None,
+) -> None:
+    """The rollout: lock, deploy, verify gate and undo are the engine's."""
+    from shipyard.rollout import api
     from shipyard.targets.base import DeployOptions
 
-    with steps.step("deploy") as step:
-        deployed = target.deploy(
-            artifact, DeployOptions(wait=opts.wait, lock_held=True, message=message)
-        )
-        result.details = dict(deployed.details)
-        result.task_definition_arn = _detail(
-            deployed.details, "task_definition_arn", "taskDefinitionArn"
-        )
-        result.deployment_id = _detail(deployed.details, "deployment_id", "deploymentId")
-        step.detail = f"{deployed.outcome}" + (f": {deployed.message}" if deployed.message else "")
-        if deployed.outcome == "rolled_back":
-            raise RolledBack(f"deploy of {artifact.version} rolled back: {deployed.message}")
-        if deployed.outcome == "failed":
-            raise DeployFailed(f"deploy of {artifact.version} failed: {deployed.message}")
-    return deployed
+    message = f"promote {artifact.version} from {opts.source}"
+    target = target_factory(ctx) if target_factory else None
+    try:
+        with steps.step("deploy") as step:
+            deployed = api.deploy(
+                ctx,
+                artifact,
+                DeployOptions(
+                    wait=opts.wait, lock_wait=opts.lock_wait, message=message, verify=opts.verify
+                ),
+                target=target,
+            )
+            result.details = {**deployed.details, "serving": deployed.serving}
+            result.task_definition_arn = _detail(deployed.details, "task_definition_arn")
+            result.deployment_id = _detail(deployed.details, "deployment_id")
+            step.detail = deployed.message or deployed.outcome
+    except RolledBack:
+        result.outcome = "rolled_back"
+        raise
+    checks = len(ctx.config.verify.checks)
+    if not opts.verify:
+        steps.skip("verify", "--no-verify")
+    elif not opts.wait:
+        steps.skip("verify", "--no-wait")
+    else:
+        steps.skip("verify", f"{checks} check(s) passed in the rollout's verify gate")
 
 
 def _detail(details: dict[str, Any], *keys: str) -> str | None:
@@ -467,38 +423,3 @@ def _detail(details: dict[str, Any], *keys: str) -> str | None:
         if details.get(key):
             return str(details[key])
     return None
-
-
-def _verify_or_roll_back(
-    steps: StepLog,
-    ctx: Context,
-    target: Target,
-    result: PromoteResult,
-    message: str,
-) -> None:
-    from shipyard.operations.verify import VerifyOptions
-    from shipyard.operations.verify import run as verify
-    from shipyard.targets.base import DeployOptions
-
-    url = ctx.config.verify.url
-    assert url is not None
-    try:
-        with steps.step("verify") as step:
-            checked = verify(
-                VerifyOptions(url, result.version), ctx.config.verify, console=ctx.console
-            )
-            failed = [c for c in checked.checks if not c.ok]
-            step.detail = f"{len(checked.checks) - len(failed)}/{len(checked.checks)} checks passed"
-            if failed:
-                from shipyard.errors import VerifyFailed
-
-                raise VerifyFailed(f"{failed[0].name} on {failed[0].url}: {failed[0].detail}")
-    except DeployFailed as exc:
-        with steps.step("rollback") as step:
-            back = target.rollback(
-                None, DeployOptions(lock_held=True, message=f"{message}: {exc.message}")
-            )
-            step.detail = f"{back.version} {back.outcome}"
-        raise RolledBack(
-            f"{result.version} failed verification and was rolled back: {exc.message}"
-        ) from exc

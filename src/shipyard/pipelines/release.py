@@ -1,9 +1,9 @@
 """inv release: version -> build -> tag -> push -> deploy -> verify, holding the environment's
 deploy lock from the first step to the last, ending with one table of every step's time and
-outcome. The same function releases to every environment: the target (local, ecs,
-ecs-bluegreen) comes from get_target(ctx), the lock from get_lock(ctx).
+outcome. The deploy step is a rollout (rollout/engine.py): it verifies, undoes on failure and
+reports what serves; the verify step shows the gate it passed.
 
-Extension points (the lead wires scan, notify and cleanup here, nothing else needs changing):
+Extension points:
   * ReleaseOptions.extra_steps: ExtraStep(name, after="push" | "verify" | ..., run, plan)
     runs after the named step, inside the lock, timed in the table like any other step.
   * ReleaseOptions.on_finish: callables(ctx, ReleaseResult) run after the lock is released,
@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from shipyard import interrupts
 from shipyard.context import Context
-from shipyard.errors import RolledBack, ShipyardError, VerifyFailed
+from shipyard.errors import Interrupted, RolledBack, ShipyardError
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult, VerifyResult
@@ -104,6 +104,7 @@ class ReleaseResult:
             "seconds": round(self.seconds, 2),
             "steps": self.steps.as_list() if self.steps else [],
             "error": message,
+            "serving": self.state.deploy.serving if self.state and self.state.deploy else None,
         }
 
 
@@ -211,23 +212,25 @@ def _push(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
 
 
 def _deploy(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
-    from shipyard.targets import get_target
+    from shipyard.rollout import api
 
     if not (state.version and state.image and state.digest):
         raise RuntimeError("deploy needs the pushed image; push did not run")
     artifact = Artifact(
         state.version, state.image, state.digest, state.revision or ctx.git.head_sha()
     )
-    result = get_target(ctx).deploy(
-        artifact,
-        DeployOptions(lock_held=True, message=opts.message, actor=_actor(ctx, opts)),
-    )
+    try:
+        result = api.deploy(
+            ctx,
+            artifact,
+            DeployOptions(message=opts.message, actor=_actor(ctx, opts), notify=False),
+        )
+    except ShipyardError as exc:
+        if isinstance(exc.result, DeployResult):
+            state.deploy = exc.result
+        raise
     state.deploy = result
-    return (
-        f"release {result.release_id} live at {result.url}"
-        if result.release_id
-        else str(result.url)
-    )
+    return f"release {result.release_id} serves at {result.url}" if result.release_id else ""
 
 
 def verify_url(ctx: Context, state: ReleaseState) -> str:
@@ -242,35 +245,11 @@ def verify_url(ctx: Context, state: ReleaseState) -> str:
     return url
 
 
-def _verify(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
-    from shipyard.operations import verify as verify_op
-    from shipyard.targets import get_target
-
-    url = verify_url(ctx, state)
-    if state.deploy is not None and state.deploy.details.get("verified"):
-        # the target ran these same checks as its gate before finishing the deploy (ECS)
-        checks = len(ctx.config.verify.checks)
-        return f"{checks}/{checks} checks OK at {url} (the deploy's verify gate)"
-    result = verify_op.run(
-        verify_op.VerifyOptions(url, state.version), ctx.config.verify, console=ctx.console
-    )
-    state.verify = result
-    if result.ok:
-        return f"{len(result.checks)}/{len(result.checks)} checks OK at {url}"
-    verify_op.show(result, ctx.console)
-    bad = next(c for c in result.checks if not c.ok)
-    reason = f"verify failed: {bad.name}: {bad.detail}"
-    target = get_target(ctx)
-    undo = getattr(target, "abort", None)
-    deploy_opts = DeployOptions(
-        lock_held=True, actor=_actor(ctx, opts), message=f"automatic rollback: {reason}"
-    )
-    with interrupts.cleanup_section():
-        if undo is not None and state.deploy is not None:
-            undo(state.deploy, reason, deploy_opts)
-        else:
-            target.rollback(None, deploy_opts)
-    raise RolledBack(f"{reason}; rolled back to the previous release")
+def _verify(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
+    """The rollout ran the checks as its gate (and would have switched back on a failure);
+    this step reports them."""
+    checks = len(ctx.config.verify.checks)
+    return f"{checks}/{checks} checks passed at {verify_url(ctx, state)} in the rollout's gate"
 
 
 _STEPS: dict[str, Callable[[Context, ReleaseOptions, ReleaseState], str]] = {
@@ -287,7 +266,7 @@ _STEPS: dict[str, Callable[[Context, ReleaseOptions, ReleaseState], str]] = {
 def plan(ctx: Context, opts: ReleaseOptions) -> Plan:
     from shipyard.images import repository_name
     from shipyard.operations import build, push, tag
-    from shipyard.targets import get_target
+    from shipyard.rollout import api
 
     state = ReleaseState()
     p = Plan(f"release to {ctx.environment}")
@@ -321,7 +300,7 @@ def plan(ctx: Context, opts: ReleaseOptions) -> Plan:
             artifact = Artifact(
                 state.version or "", f"{repo}@<digest from push>", "", ctx.git.head_sha()
             )
-            result = get_target(ctx).deploy(artifact, DeployOptions(dry_run=True, lock_held=True))
+            result = api.deploy(ctx, artifact, DeployOptions(dry_run=True))
             if result.plan is not None:
                 p.extend(result.plan)
             state.deploy = result
@@ -336,6 +315,7 @@ def run(ctx: Context, opts: ReleaseOptions) -> ReleaseResult:
     """Run the release. Never raises for a failed step: the error is in result.error, so the
     caller can print the table (or JSON) first and exit with the error's code after."""
     from shipyard.locking import get_lock
+    from shipyard.rollout.lock import holding
 
     if opts.dry_run:
         return ReleaseResult(
@@ -344,36 +324,29 @@ def run(ctx: Context, opts: ReleaseOptions) -> ReleaseResult:
     started = time.monotonic()
     steps = StepLog(ctx.console)
     state = ReleaseState()
-    extras = {e.name: e for e in opts.extra_steps}
     order = _order(opts)
     error: BaseException | None = None
-    lock = get_lock(ctx)
-    lock.acquire(opts.message or f"release to {ctx.environment}", wait=opts.lock_wait)
     try:
-        left = getattr(lock, "stale", None)
-        if left is not None:
-            ctx.console.warn(
-                f"took over the deploy lock left by {left.owner} (that process is gone)"
-            )
-        for name in order:
-            if state.reused and name in ("tag", "push"):
-                steps.skip(name, "reusing the pushed image (inv release --rebuild to build anew)")
-                continue
-            with steps.step(name) as handle:
-                extra = extras.get(name)
-                handle.detail = extra.run(ctx, state) if extra else _STEPS[name](ctx, opts, state)
+        with holding(
+            get_lock(ctx),
+            root=ctx.root,
+            environment=ctx.environment,
+            message=opts.message or f"release to {ctx.environment}",
+            wait=opts.lock_wait,
+            console=ctx.console,
+        ):
+            _run_steps(ctx, opts, state, steps, order)
     except BaseException as exc:
         error = exc
-        if interrupts.is_interrupt(exc) and steps.records and steps.records[-1].outcome == "failed":
-            steps.records[-1].outcome = "interrupted"
-    finally:
-        lock.release()
+        last = steps.records[-1] if steps.records else None
+        if last is not None and last.outcome == "failed" and _interrupted(exc):
+            last.outcome = "interrupted"
     for name in order:
         if name not in {r.name for r in steps.records}:
             steps.skip(name, "not run: an earlier step did not succeed")
     outcome: ReleaseOutcome = "succeeded"
     if error is not None:
-        if interrupts.is_interrupt(error):
+        if _interrupted(error):
             outcome = "interrupted"
         elif isinstance(error, RolledBack):
             outcome = "rolled_back"
@@ -385,7 +358,7 @@ def run(ctx: Context, opts: ReleaseOptions) -> ReleaseResult:
         state.version,
         state.digest,
         state.image,
-        state.deploy.release_id if state.deploy else _failed_release_id(ctx, steps),
+        state.deploy.release_id if state.deploy else "",
         state.deploy.url if state.deploy else None,
         time.monotonic() - started,
         steps=steps,
@@ -400,19 +373,21 @@ def run(ctx: Context, opts: ReleaseOptions) -> ReleaseResult:
     return result
 
 
-def _failed_release_id(ctx: Context, steps: StepLog) -> str:
-    """The record the target wrote for a deploy step that raised (local: the newest record)."""
-    deploy = next((r for r in steps.records if r.name == "deploy"), None)
-    if deploy is None or deploy.outcome == "ok" or ctx.config.target.kind != "local":
-        return ""
-    from shipyard.history import History
+def _run_steps(
+    ctx: Context, opts: ReleaseOptions, state: ReleaseState, steps: StepLog, order: list[str]
+) -> None:
+    extras = {e.name: e for e in opts.extra_steps}
+    for name in order:
+        if state.reused and name in ("tag", "push"):
+            steps.skip(name, "reusing the pushed image (inv release --rebuild to build anew)")
+            continue
+        with steps.step(name) as handle:
+            extra = extras.get(name)
+            handle.detail = extra.run(ctx, state) if extra else _STEPS[name](ctx, opts, state)
 
-    try:
-        state = History(ctx.root / ".shipyard" / ctx.environment, ctx.environment).read()
-    except ShipyardError:
-        return ""
-    newest = state.newest_first()
-    return newest[0].release_id if newest and newest[0].outcome != "succeeded" else ""
+
+def _interrupted(exc: BaseException) -> bool:
+    return interrupts.is_interrupt(exc) or isinstance(exc, Interrupted)
 
 
 def show(result: ReleaseResult, ctx: Context) -> None:
@@ -429,7 +404,6 @@ __all__ = [
     "ReleaseOptions",
     "ReleaseResult",
     "ReleaseState",
-    "VerifyFailed",
     "plan",
     "run",
     "show",

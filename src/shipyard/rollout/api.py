@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shipyard.rollout.engine import Rollout
-from shipyard.rollout.model import Request, Serving, Target
+from shipyard.rollout.model import Kind, Request, Serving, Target
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult
 
 if TYPE_CHECKING:
@@ -17,17 +17,28 @@ if TYPE_CHECKING:
 Chooser = Callable[[Serving], Artifact]
 
 
-def _engine(ctx: Context, target: Target | None, gate: dict[str, Any]) -> Rollout:
+def _target(ctx: Context, target: Target | None) -> Target:
     from shipyard.targets import get_target
 
-    return Rollout(ctx, target or get_target(ctx), **gate)
+    return target or get_target(ctx)
+
+
+def _request(kind: Kind, choose: Chooser, opts: DeployOptions, message: str) -> Request:
+    return Request(
+        kind,
+        choose,
+        message=message,
+        actor=opts.actor,
+        wait=opts.wait,
+        lock_wait=opts.lock_wait,
+        notify=opts.notify,
+        verify=opts.verify,
+    )
 
 
 def _planned(ctx: Context, engine: Rollout, request: Request) -> DeployResult:
     plan = engine.plan(request)
-    return DeployResult(
-        ctx.environment, "", "", "planned", url=engine.phases.public_url, plan=plan
-    )
+    return DeployResult(ctx.environment, "", "", "planned", url=engine.phases.public_url, plan=plan)
 
 
 def deploy(
@@ -39,17 +50,9 @@ def deploy(
     **gate: Any,
 ) -> DeployResult:
     """Put `artifact` live (a callable is asked for it inside the lock, after observing)."""
-    engine = _engine(ctx, target, gate)
+    engine = Rollout(ctx, _target(ctx, target), **gate)
     choose: Chooser = artifact if callable(artifact) else (lambda _before: artifact)
-    request = Request(
-        "deploy",
-        choose,
-        message=opts.message,
-        actor=opts.actor,
-        wait=opts.wait,
-        lock_wait=opts.lock_wait,
-        notify=opts.notify,
-    )
+    request = _request("deploy", choose, opts, opts.message)
     return _planned(ctx, engine, request) if opts.dry_run else engine.run(request)
 
 
@@ -62,16 +65,11 @@ def rollback(
     **gate: Any,
 ) -> DeployResult:
     """Return to the previous good release, or to `to`; chosen inside the lock."""
-    engine = _engine(ctx, target, gate)
-    phases = engine.phases
-    request = Request(
-        "rollback",
-        lambda before: phases.rollback_artifact(before, to),  # type: ignore[attr-defined]
-        message=opts.message or f"rollback to {to or 'the previous good release'}",
-        actor=opts.actor,
-        wait=opts.wait,
-        lock_wait=opts.lock_wait,
-        notify=opts.notify,
+    chosen = _target(ctx, target)
+    engine = Rollout(ctx, chosen, **gate)
+    message = opts.message or f"rollback to {to or 'the previous good release'}"
+    request = _request(
+        "rollback", lambda before: chosen.rollback_artifact(before, to), opts, message
     )
     return _planned(ctx, engine, request) if opts.dry_run else engine.run(request)
 
@@ -81,4 +79,4 @@ def wait(
 ) -> Serving:
     """Settle the environment (finish records a killed run left, follow a rollout left
     running) and return what serves."""
-    return _engine(ctx, target, gate).settle(follow=follow)
+    return Rollout(ctx, _target(ctx, target), **gate).settle(follow=follow)

@@ -88,7 +88,7 @@ class Rollout:
             started = self.clock()
             self._notify(request, "start", attempt)
             try:
-                self._phases(attempt, wait=request.wait)
+                self._phases(attempt, request)
             except BaseException as exc:
                 self._after_failure(request, attempt, exc, started)
             return self._after_success(request, attempt, started)
@@ -113,10 +113,12 @@ class Rollout:
             self.console.warn(line)
         return self.phases.observe() if warnings else observed
 
-    def _phases(self, attempt: Attempt, *, wait: bool) -> None:
+    def _phases(self, attempt: Attempt, request: Request) -> None:
         for phase in PHASES:
-            if not wait and phase == "wait_shifted":
+            if not request.wait and self.phases.detaches and phase == "wait_shifted":
                 return
+            if not request.verify and phase in ("verify_new", "verify"):
+                continue
             faults.point(f"before:{phase}")
             attempt.phase = phase
             if phase == "shift":
@@ -124,12 +126,12 @@ class Rollout:
                 self.phases.record(attempt, "shifting")
             elif phase == "finalize":
                 self.phases.record(attempt, "finalizing")
-            self._phase(phase, attempt)
+            self._phase(phase, attempt, request)
             if phase == "prepare":
                 self.phases.record(attempt, "begin")
             faults.point(f"after:{phase}")
 
-    def _phase(self, phase: Phase, attempt: Attempt) -> None:
+    def _phase(self, phase: Phase, attempt: Attempt, request: Request) -> None:
         p = self.phases
         version = attempt.artifact.version
         if phase == "verify_new":
@@ -142,7 +144,7 @@ class Rollout:
             else:
                 self.console.warn("verify.url is not set: the release is not checked over HTTP")
         elif phase == "bake":
-            url = p.public_url
+            url = p.public_url if request.verify else None
             probe: Callable[[], str | None] = (
                 (lambda: self.gate.probe(url, version)) if url else (lambda: None)
             )
@@ -183,9 +185,12 @@ class Rollout:
     # -- endings ---------------------------------------------------------------------------
     def _after_success(self, request: Request, attempt: Attempt, started: float) -> DeployResult:
         after = self._observe()
-        if not request.wait and after.continuing:
-            message = f"{after.continuing} (follow it: inv wait --env {self.ctx.environment})"
+        if not request.wait and self.phases.detaches:
+            # verify and bake were not run: whatever ECS says, this is not a success yet
+            what = after.continuing or f"{after.describe()} serves, not verified (--no-wait)"
+            message = f"{what} (follow it: inv wait --env {self.ctx.environment})"
             self.console.warn(message)
+            self.phases.finish(attempt, "in_progress", after, message)
             return self._result(attempt, "in_progress", after, message, started)
         if after.known and after.release_id == attempt.release_id:
             message = f"{attempt.artifact.version} serves ({after.detail})"
@@ -195,7 +200,7 @@ class Rollout:
         outcome: Outcome = "unknown" if not after.known else "failed"
         reason = f"{attempt.kind} of {attempt.artifact.version} finished, but"
         exc = DeployFailed(f"{reason} {after.describe()} serves")
-        self._end(request, attempt, outcome, after, exc, started)
+        return self._end(request, attempt, outcome, after, exc, started)
 
     def _after_failure(
         self, request: Request, attempt: Attempt, exc: BaseException, started: float
@@ -217,7 +222,10 @@ class Rollout:
         try:
             self.phases.discard(attempt)
         except ShipyardError as err:
-            self.console.warn(f"could not remove what {attempt.kind} started: {err.one_line()}")
+            self.console.warn(
+                f"could not remove what {attempt.kind} started: {err.one_line()} "
+                f"(`inv wait --env {self.ctx.environment}` removes it once that answers)"
+            )
         return [n for n in notes if n]
 
     def _observe(self) -> Serving:
@@ -242,8 +250,11 @@ class Rollout:
         event = "rollback" if outcome == "rolled_back" else "failure"
         self._notify(request, event, attempt, reason=message, seconds=self.clock() - started)
         result = self._result(attempt, outcome, after, message, started)
-        hint = getattr(exc, "hint", None) if outcome == "failed" else None
-        raise _ERRORS[outcome](message, hint=hint, result=result) from exc
+        error = _ERRORS[outcome]
+        hint = exc.hint if isinstance(exc, ShipyardError) and outcome == "failed" else None
+        if isinstance(exc, ShipyardError) and outcome == "failed" and not attempt.shifted:
+            error = type(exc)  # a refusal keeps its class, hence its exit code (2 for bad input)
+        raise error(message, hint=hint, result=result) from exc
 
     def _result(
         self, attempt: Attempt, outcome: Outcome, after: Serving, message: str, started: float
@@ -319,8 +330,10 @@ def _message(
     else:
         detail = exc.message if isinstance(exc, ShipyardError) else f"{type(exc).__name__}: {exc}"
         reason = f"{what} failed: {detail}"
+    extra = f" [{'; '.join(notes)}]" if notes and outcome != "rolled_back" else ""
+    later = f"; {after.continuing}" if after.continuing and after.continuing not in reason else ""
     if outcome == "unknown":
-        return f"{reason}; what serves cannot be told: {after.detail}"
+        return f"{reason}; what serves cannot be told: {after.detail}{extra}"
     if after.same_release(attempt.before):
         still = "serves again" if attempt.shifted else "still serves"
         serving = f"{after.describe()} {still}" if after.release_id else "nothing serves, as before"
@@ -328,5 +341,4 @@ def _message(
         serving = f"{after.describe()} (the new release) serves: it could not be undone"
     else:
         serving = f"{after.describe()} serves now"
-    extra = f" [{'; '.join(notes)}]" if notes and outcome != "rolled_back" else ""
-    return f"{reason}; {serving}{extra}"
+    return f"{reason}; {serving}{later}{extra}"

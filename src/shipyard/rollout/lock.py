@@ -41,7 +41,9 @@ def holding(
     _held[key] = 1
     try:
         if info.took_over and console is not None:
-            console.warn(f"took over the deploy lock left by {info.took_over} (that process is gone)")
+            console.warn(
+                f"took over the deploy lock left by {info.took_over} (that process is gone)"
+            )
         yield
     finally:
         _held.pop(key, None)

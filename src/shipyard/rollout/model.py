@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from shipyard.targets.base import Artifact, StatusReport
 
@@ -18,10 +18,6 @@ if TYPE_CHECKING:
 
 Kind = Literal["deploy", "rollback"]
 Phase = Literal[
-    "prepare", "start", "wait_healthy", "verify_new", "shift", "wait_shifted", "verify", "bake",
-    "finalize",
-]
-PHASES: tuple[Phase, ...] = (
     "prepare",
     "start",
     "wait_healthy",
@@ -31,7 +27,8 @@ PHASES: tuple[Phase, ...] = (
     "verify",
     "bake",
     "finalize",
-)
+]
+PHASES: tuple[Phase, ...] = get_args(Phase)  # in the order they run
 # What a record ends as; "in_progress", "shifting" and "finalizing" mark a rollout under way.
 Outcome = Literal[
     "succeeded", "failed", "rolled_back", "interrupted", "unknown", "superseded", "in_progress"
@@ -93,6 +90,7 @@ class Request:
     wait: bool = True
     lock_wait: float = 0.0
     notify: bool = True
+    verify: bool = True
 
 
 class Phases(Protocol):
@@ -101,6 +99,8 @@ class Phases(Protocol):
 
     environment: str
     kind: str
+    # the rollout goes on without this process once shifted (ECS), so --no-wait may return
+    detaches: bool
 
     @property
     def bake_seconds(self) -> float: ...

@@ -41,6 +41,7 @@ class DeployOptions:
     wait: bool = True  # --no-wait: start the shift and return
     lock_wait: float = 0.0
     notify: bool = True  # a pipeline that reports the outcome itself turns this off
+    verify: bool = True  # --no-verify: no HTTP gate (the target's own health checks still hold)
     message: str = ""
     actor: str = ""
 
@@ -89,6 +90,3 @@ class StatusReport:
     history: list[dict[str, Any]]  # newest first
     observed: dict[str, Any] = field(default_factory=dict)  # what serves, measured now
     mismatch: str = ""  # where the records and the observation disagree, in words
-
-
-

@@ -1,17 +1,18 @@
-"""ECS blue/green through CodeDeploy (production).
+"""ECS blue/green through CodeDeploy (production), as the rollout engine's phases.
 
-Everything but the switch is the rolling target's: rendering, pre-flight, records, verify gate,
-rollback to the last good revision. The switch is a CodeDeploy deployment whose AppSpec is built
-from deploy/codedeploy/appspec.json (hooks, platform version) plus this release's task
-definition, container and port; it runs with the configured deployment config and automatic
-rollback on failure and on alarm. We follow `get_deployment` and the ECS lifecycle events.
+Everything but the switch is the rolling target's: rendering, pre-flight, records, rollback
+choice. What serves is the service's PRIMARY task set (the one production traffic reaches);
+a second task set means a CodeDeploy deployment is open (its id is the task set's externalId).
 
-The verify gate runs once traffic has moved to the new task set. If the deployment is still
-open then (a termination wait keeps it in Baking/InProgress), a failure stops it with rollback;
-otherwise the previous revision is deployed again through CodeDeploy.
+    shift     create_deployment from deploy/codedeploy/appspec.json plus this revision, with
+              automatic rollback on failure and on alarm
+    wait      get_deployment and the lifecycle events until traffic moved (Baking, or
+              AfterAllowTraffic succeeded)
+    bake      the deployment stays open and healthy, checks at each poll
+    finalize  let the deployment run to Succeeded (through the termination wait)
+    undo      stop_deployment with auto-rollback and watch the rollback deployment; one that
+              already ended is redeployed to the previous revision and watched
 """
-
-# ruff: noqa: ARG002 - the overrides keep the rolling target's signatures
 
 from __future__ import annotations
 
@@ -25,14 +26,43 @@ from shipyard.adapters.ecs import short_arn
 from shipyard.adapters.http import HttpAnswer, get
 from shipyard.config.targets import ECS_HOOKS, EcsBlueGreenTargetConfig, EcsServiceConfig
 from shipyard.console import format_seconds
-from shipyard.errors import ConfigError, DeployFailed
+from shipyard.errors import ConfigError, DeployFailed, LockHeld, VerifyFailed
 from shipyard.plan import Plan
-from shipyard.targets.base import Artifact
-from shipyard.targets.ecs import EcsTarget, Switch, Watched
+from shipyard.rollout.model import Attempt, Serving
+from shipyard.targets.ecs import EcsTarget
+from shipyard.targets.ecs_records import UNSETTLED
+from shipyard.targets.ecs_watch import Move, View, Watched
 from shipyard.taskdef import substitute
 
 if TYPE_CHECKING:
     from shipyard.context import Context
+
+FINAL = ("Succeeded", "Failed", "Stopped")
+
+
+def taskset_view(name: str, svc: Mapping[str, Any]) -> View:
+    sets = list(svc.get("taskSets", []))
+    if not sets:  # no task sets reported: the service's own field is all there is
+        arn = svc.get("taskDefinition")
+        return View(name, True, str(arn) if arn else None, f"{name}: {short_arn(arn)}")
+    shown = ", ".join(
+        f"{s.get('status')} {short_arn(s.get('taskDefinition'))} {s.get('stabilityStatus', '-')}"
+        for s in sets
+    )
+    primary = next((s for s in sets if s.get("status") == "PRIMARY"), None)
+    if primary is None:
+        return View(name, False, None, f"{name}: no PRIMARY task set ({shown})")
+    continuing, busy, target = "", None, None
+    if len(sets) > 1:
+        newest = max(sets, key=lambda s: str(s.get("createdAt") or ""))
+        busy = str(newest.get("externalId") or newest.get("id"))
+        target = str(newest.get("taskDefinition"))
+        continuing = (
+            f"CodeDeploy deployment {busy} of {name} continues "
+            f"({short_arn(target)} {newest.get('status')}, {newest.get('stabilityStatus', '?')})"
+        )
+    arn = str(primary.get("taskDefinition"))
+    return View(name, True, arn, f"{name}: {shown}", continuing, busy, target)
 
 
 class EcsBlueGreenTarget(EcsTarget):
@@ -55,28 +85,33 @@ class EcsBlueGreenTarget(EcsTarget):
     def group_of(self, service: EcsServiceConfig) -> str:
         return service.deployment_group or self.bg.codedeploy.deployment_group
 
-    # -- AppSpec -------------------------------------------------------------------------
+    def view(self, name: str, svc: Mapping[str, Any]) -> View:
+        return taskset_view(name, svc)
+
+    # -- AppSpec ---------------------------------------------------------------------------
+    def _template(self, service: EcsServiceConfig) -> dict[str, Any]:
+        cd = self.bg.codedeploy
+        path = self.ctx.path(cd.appspec)
+        if not path.is_file():
+            return {}
+        try:
+            template = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{cd.appspec}: not valid JSON: {exc.msg} at line {exc.lineno}"
+            ) from None
+        variables = {
+            "environment": self.ctx.environment,
+            "service": service.name,
+            "region": self.ctx.aws.region,
+            "project": self.ctx.config.project.name,
+        }
+        result: dict[str, Any] = substitute(template, variables, where=cd.appspec)
+        return result
+
     def appspec(self, service: EcsServiceConfig, taskdef_arn: str) -> dict[str, Any]:
         cd = self.bg.codedeploy
-        template: dict[str, Any] = {}
-        path = self.ctx.path(cd.appspec)
-        if path.is_file():
-            try:
-                template = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ConfigError(
-                    f"{cd.appspec}: not valid JSON: {exc.msg} at line {exc.lineno}"
-                ) from None
-            template = substitute(
-                template,
-                {
-                    "environment": self.ctx.environment,
-                    "service": service.name,
-                    "region": self.ctx.aws.region,
-                    "project": self.ctx.config.project.name,
-                },
-                where=cd.appspec,
-            )
+        template = self._template(service)
         hooks: dict[str, str] = {}
         for entry in template.get("Hooks", []):
             hooks.update(entry)
@@ -105,175 +140,7 @@ class EcsBlueGreenTarget(EcsTarget):
                 target_props[key] = props[key]
         return spec
 
-    # -- switching -----------------------------------------------------------------------
-    def _in_progress(self, services: Mapping[str, Mapping[str, Any]]) -> str:
-        cd = self.bg.codedeploy
-        for scfg in self.cfg.services:
-            active = self.codedeploy.active(cd.application, self.group_of(scfg))
-            if active:
-                return (
-                    f"CodeDeploy deployment {active[0]} of {cd.application}/{self.group_of(scfg)}"
-                )
-        return ""
-
-    def _start(
-        self,
-        sw: Switch,
-        svc: Mapping[str, Any],
-        artifact: Artifact | None,
-    ) -> dict[str, Any]:
-        cd = self.bg.codedeploy
-        spec = self.appspec(sw.service, sw.new)
-        what = f"{artifact.version} " if artifact else ""
-        sw.deployment_id = self.codedeploy.create(
-            application=cd.application,
-            group=self.group_of(sw.service),
-            spec=spec,
-            config_name=cd.deployment_config,
-            description=f"shipyard {self.ctx.environment}: {what}{short_arn(sw.new)}",
-        )
-        sw.switched = True
-        self.console.progress(
-            f"{sw.service.name}: CodeDeploy deployment {sw.deployment_id} "
-            f"({cd.deployment_config.removeprefix('CodeDeployDefault.')})"
-        )
-        return {"deploymentId": sw.deployment_id}
-
-    def _watch(
-        self,
-        sw: Switch,
-        first: Mapping[str, Any],
-        before: Mapping[str, Any],
-        deadline: float,
-    ) -> Watched:
-        assert sw.deployment_id is not None
-        dep_id = sw.deployment_id
-        name = sw.service.name
-        target_id: str | None = None
-        shown: dict[str, str] = {}
-        last_status = ""
-        while True:
-            info = self.codedeploy.get(dep_id)
-            status = str(info.get("status", "?"))
-            if status != last_status:
-                self.console.progress(f"{name}: deployment {dep_id} {status}")
-                last_status = status
-            try:
-                target_id, events = self.codedeploy.lifecycle(dep_id, target_id)
-            except Exception as exc:  # progress display only; the status decides
-                self.console.warn(f"{name}: lifecycle events unavailable: {exc}")
-                events = []
-            for event in events:
-                if shown.get(event.name) != event.status:
-                    shown[event.name] = event.status
-                    self.console.progress(f"{name}: {event.name} {event.status}")
-            if status == "Succeeded":
-                return Watched("completed", f"deployment {dep_id} Succeeded", sw.new)
-            if status in ("Failed", "Stopped"):
-                error = info.get("errorInformation") or {}
-                why = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ") or status
-                rollback = (info.get("rollbackInfo") or {}).get("rollbackDeploymentId")
-                primary = sw.previous if rollback else None
-                extra = f" (CodeDeploy rolls back in {rollback})" if rollback else ""
-                return Watched(
-                    "failed",
-                    f"deployment {dep_id} {status}: {why}{extra}",
-                    primary,
-                    {"rollback_deployment": rollback},
-                )
-            traffic_moved = status == "Baking" or shown.get("AfterAllowTraffic") == "Succeeded"
-            if traffic_moved:
-                return Watched(
-                    "completed",
-                    f"deployment {dep_id}: traffic on {short_arn(sw.new)} ({status})",
-                    sw.new,
-                    {"open": True},
-                )
-            if status == "Ready":
-                self.console.progress(f"{name}: waiting for the traffic reroute to be approved")
-            if self.clock() >= deadline:
-                return self._timed_out(sw)
-            self.sleep(self.cfg.poll_seconds)
-
-    def _timed_out(self, sw: Switch) -> Watched:
-        assert sw.deployment_id is not None
-        after = format_seconds(self.cfg.timeout_seconds)
-        status, message = self.codedeploy.stop(sw.deployment_id, rollback=True)
-        self.console.error(
-            f"{sw.service.name}: deployment {sw.deployment_id} still running after {after}: "
-            f"stopped with rollback ({status}{': ' + message if message else ''})"
-        )
-        if status == "Succeeded":
-            return Watched(
-                "failed",
-                f"deployment {sw.deployment_id} timed out after {after} and was "
-                "stopped with rollback",
-                sw.previous,
-            )
-        return Watched(
-            "timeout",
-            f"deployment {sw.deployment_id} timed out after {after}; stop with "
-            f"rollback requested ({status})",
-            None,
-        )
-
-    def _revert(self, sw: Switch, reason: str) -> str:
-        if sw.previous is None:
-            return f"{sw.service.name}: no previous revision to return to"
-        if sw.deployment_id:
-            info = self.codedeploy.get(sw.deployment_id)
-            if info.get("status") in ACTIVE_STATUSES:
-                status, _ = self.codedeploy.stop(sw.deployment_id, rollback=True)
-                rollback = (self.codedeploy.get(sw.deployment_id).get("rollbackInfo") or {}).get(
-                    "rollbackDeploymentId"
-                )
-                if rollback:
-                    back = Switch(
-                        sw.service,
-                        sw.container,
-                        sw.new,
-                        sw.previous,
-                        sw.rendered,
-                        deployment_id=str(rollback),
-                        switched=True,
-                    )
-                    watched = self._watch(back, {}, {}, self.clock() + self.cfg.timeout_seconds)
-                    if watched.end != "completed":
-                        raise DeployFailed(
-                            f"{sw.service.name}: {reason}; the CodeDeploy rollback "
-                            f"{rollback} did not complete: {watched.reason}"
-                        )
-                return (
-                    f"{sw.service.name}: deployment {sw.deployment_id} stopped with "
-                    f"rollback ({status})"
-                )
-        back = Switch(sw.service, sw.container, sw.new, sw.previous, sw.rendered)
-        first = self._start(back, {}, None)
-        watched = self._watch(back, first, {}, self.clock() + self.cfg.timeout_seconds)
-        if watched.end != "completed":
-            raise DeployFailed(
-                f"{sw.service.name}: {reason}; redeploying {short_arn(sw.previous)} "
-                f"did not complete: {watched.reason}"
-            )
-        return (
-            f"{sw.service.name}: back on {short_arn(sw.previous)} (deployment {back.deployment_id})"
-        )
-
-    def _revert_all(self, switches: list[Switch], reason: str) -> list[str]:
-        notes: list[str] = []
-        for sw in reversed(switches):
-            if not sw.switched:
-                continue
-            if sw.reverted_by_aws:
-                notes.append(
-                    f"{sw.service.name}: CodeDeploy rolled it back to {short_arn(sw.previous)}"
-                )
-                continue
-            self.console.progress(f"{sw.service.name}: rolling back to {short_arn(sw.previous)}")
-            notes.append(self._revert(sw, reason))
-        return notes
-
-    def _plan_switch(self, scfg: EcsServiceConfig) -> Plan:
+    def plan_switch(self, scfg: EcsServiceConfig) -> Plan:
         cd = self.bg.codedeploy
         p = Plan("")
         spec = self.appspec(scfg, "<new revision>")
@@ -284,10 +151,217 @@ class EcsBlueGreenTarget(EcsTarget):
             f"{self.container_of(scfg)}:{scfg.container_port}, auto-rollback on failure and alarm"
             + (f", hooks {hooks}" if hooks else ""),
         )
-        p.add(
-            "watch",
-            f"get_deployment and lifecycle events "
-            f"(timeout {format_seconds(self.cfg.timeout_seconds)}"
-            ", then stop with rollback)",
-        )
+        timeout = format_seconds(self.cfg.timeout_seconds)
+        p.add("watch", f"get_deployment and lifecycle events (timeout {timeout})")
+        p.add("undo", "on failure or interrupt: stop_deployment with rollback, watched")
         return p
+
+    # -- the phases ------------------------------------------------------------------------
+    def refuse_busy(self, before: Serving) -> None:
+        super().refuse_busy(before)
+        cd = self.bg.codedeploy
+        for scfg in self.cfg.services:
+            active = self.codedeploy.active(cd.application, self.group_of(scfg))
+            if active:
+                raise LockHeld(
+                    f"a deployment is already in progress: CodeDeploy deployment {active[0]} "
+                    f"of {cd.application}/{self.group_of(scfg)}",
+                    hint=f"wait for it (inv wait --env {self.environment} --deployment "
+                    f"{active[0]}), then deploy again",
+                )
+
+    def start_move(self, m: Move, attempt: Attempt) -> None:
+        self._create(m, attempt.artifact.version)
+
+    def _create(self, m: Move, what: str) -> None:
+        cd = self.bg.codedeploy
+        spec = self.appspec(m.service, m.new)
+        m.moved = True  # before the call: a lost answer may still have started it
+        m.deployment = self.codedeploy.create(
+            application=cd.application,
+            group=self.group_of(m.service),
+            spec=spec,
+            config_name=cd.deployment_config,
+            description=f"shipyard {self.environment}: {what} {short_arn(m.new)}",
+        )
+        short = cd.deployment_config.removeprefix("CodeDeployDefault.")
+        self.console.progress(f"{m.service.name}: CodeDeploy deployment {m.deployment} ({short})")
+
+    def watch(self, m: Move, *, moved: bool, deadline: float) -> Watched | None:
+        """Follow m's CodeDeploy deployment until traffic moved (`moved`) or it Succeeded;
+        None then, else how it ended."""
+        dep_id = str(m.deployment)
+        name = m.service.name
+        target_id: str | None = None
+        shown: dict[str, str] = {}
+        last = ""
+        while True:
+            info = self.codedeploy.get(dep_id)
+            status = str(info.get("status", "?"))
+            if status != last:
+                self.console.progress(f"{name}: deployment {dep_id} {status}")
+                last = status
+            target_id = self._show_lifecycle(name, dep_id, target_id, shown)
+            if status == "Succeeded":
+                return None
+            if status in FINAL:
+                return Watched("failed", name, _why(dep_id, info), None, info)
+            if moved and (status == "Baking" or shown.get("AfterAllowTraffic") == "Succeeded"):
+                self.console.progress(f"{name}: traffic on {short_arn(m.new)} ({status})")
+                return None
+            if status == "Ready":
+                self.console.progress(f"{name}: waiting for the traffic reroute to be approved")
+            if self.clock() >= deadline:
+                after = format_seconds(self.cfg.timeout_seconds)
+                return Watched("timeout", name, f"deployment {dep_id} still {status} after {after}")
+            self.sleep(self.cfg.poll_seconds)
+
+    def _show_lifecycle(
+        self, name: str, dep_id: str, target_id: str | None, shown: dict[str, str]
+    ) -> str | None:
+        try:
+            target_id, events = self.codedeploy.lifecycle(dep_id, target_id)
+        except Exception as exc:  # progress display only; the status decides
+            self.console.warn(f"{name}: lifecycle events unavailable: {exc}")
+            return target_id
+        for event in events:
+            if shown.get(event.name) != event.status:
+                shown[event.name] = event.status
+                self.console.progress(f"{name}: {event.name} {event.status}")
+        return target_id
+
+    def wait_shifted(self, attempt: Attempt) -> None:
+        for m in self.moves(attempt):
+            if m.moved:
+                watched = self.watch(m, moved=True, deadline=self.deadline())
+                if watched is not None:
+                    self.fail(watched)
+
+    def bake(self, attempt: Attempt, until: float, probe: Callable[[], str | None]) -> None:
+        """Until `until`: each deployment stays open or Succeeded; the checks pass each poll."""
+        moves = [m for m in self.moves(attempt) if m.moved]
+        if not moves or self.clock() >= until:
+            return
+        while True:
+            for m in moves:
+                info = self.codedeploy.get(str(m.deployment))
+                if info.get("status") in ("Failed", "Stopped"):
+                    why = _why(m.deployment, info)
+                    raise DeployFailed(f"{m.service.name}: while baking: {why}")
+            reason = probe()
+            if reason:
+                raise VerifyFailed(f"while baking: {reason}")
+            if self.clock() >= until:
+                return
+            self.sleep(min(self.cfg.poll_seconds, until - self.clock()))
+
+    def finalize(self, attempt: Attempt) -> None:
+        """Let each deployment run to Succeeded (its termination wait included)."""
+        for m in self.moves(attempt):
+            if not m.moved:
+                continue
+            watched = self.watch(m, moved=False, deadline=self.deadline())
+            if watched is not None and watched.end == "timeout":
+                self.console.warn(f"{watched.reason}: CodeDeploy finishes it on its own")
+            elif watched is not None:
+                self.fail(watched)
+        super().finalize(attempt)
+
+    def undo(self, attempt: Attempt) -> str:
+        """From observation: an open deployment is stopped with rollback and the rollback
+        watched; CodeDeploy's own rollback is watched to its end; a deployment that already
+        ended with ours serving is followed by a deployment of the previous revision."""
+        notes = [self._undo_codedeploy(m) for m in reversed(self.moves(attempt)) if m.moved]
+        return "; ".join(notes)
+
+    def _undo_codedeploy(self, m: Move) -> str:
+        name = m.service.name
+        dep_id = str(m.deployment)
+        info = self.codedeploy.get(dep_id)
+        if info.get("status") in ACTIVE_STATUSES:
+            status, _ = self.codedeploy.stop(dep_id, rollback=True)
+            self.console.progress(f"{name}: stopped {dep_id} with rollback ({status})")
+            info = self._rollback_started(dep_id)
+        rollback = (info.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+        if rollback:
+            back = Move(m.service, m.container, m.new, str(m.previous), deployment=str(rollback))
+            back.moved = True
+            watched = self.watch(back, moved=False, deadline=self.deadline())
+            if watched is not None:
+                self.fail(watched, "the CodeDeploy rollback: ")
+            return f"{name}: CodeDeploy rolled {dep_id} back ({rollback} Succeeded)"
+        return self._redeploy(m)
+
+    def _rollback_started(self, dep_id: str) -> dict[str, Any]:
+        """get_deployment until the rollback deployment is named or the deployment ended."""
+        deadline = self.deadline()
+        while True:
+            info = self.codedeploy.get(dep_id)
+            if (info.get("rollbackInfo") or {}).get("rollbackDeploymentId"):
+                return info
+            if info.get("status") in FINAL or self.clock() >= deadline:
+                return info
+            self.sleep(self.cfg.poll_seconds)
+
+    def _redeploy(self, m: Move) -> str:
+        name = m.service.name
+        now = self.view(name, self.ecs.describe_service(self.cfg.cluster, name)).serving
+        if m.previous is None:
+            return f"{name}: no previous revision to return to"
+        if now == m.previous:
+            return f"{name}: {short_arn(m.previous)} serves: nothing to undo"
+        if now != m.new:
+            return f"{name}: {short_arn(now)} serves, not ours: left alone"
+        back = Move(m.service, m.container, m.new, m.previous, m.rendered)
+        self._create(back, "undo")
+        watched = self.watch(back, moved=False, deadline=self.deadline())
+        if watched is not None:
+            self.fail(watched, f"redeploying {short_arn(m.previous)}: ")
+        return f"{name}: back on {short_arn(m.previous)} (deployment {back.deployment})"
+
+    def reconcile(self, observed: Serving, *, follow: str | None = None) -> list[str]:
+        if follow and follow.startswith("d-"):
+            return self._follow(follow)
+        return super().reconcile(observed, follow=follow)
+
+    def _follow(self, dep_id: str) -> list[str]:
+        """inv wait --deployment d-...: follow a CodeDeploy deployment to its end."""
+        info = self.codedeploy.get(dep_id)
+        arn = _taskdef_of(info)
+        group = info.get("deploymentGroupName")
+        services = self.cfg.services
+        scfg = next((s for s in services if self.group_of(s) == group), services[0])
+        m = Move(scfg, self.container_of(scfg), None, arn, deployment=dep_id, moved=True)
+        watched = self.watch(m, moved=False, deadline=self.deadline())
+        settle = arn and self.records.outcome(arn) in UNSETTLED
+        if watched is None:
+            if settle:
+                self.records.settle(arn, "succeeded", live=True)
+            return [f"deployment {dep_id} of {scfg.name} Succeeded: {short_arn(arn)} serves"]
+        if watched.end == "timeout":
+            self.fail(watched)
+        if settle:
+            self.records.settle(arn, "failed")
+        self.fail(watched, f"{self.observe().describe()} serves; ")
+        return []  # not reached: fail raises
+
+
+def _why(dep_id: str | None, info: Mapping[str, Any]) -> str:
+    status = str(info.get("status", "?"))
+    error = info.get("errorInformation") or {}
+    why = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ") or status
+    rollback = (info.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+    extra = f" (CodeDeploy rolls back in {rollback})" if rollback else ""
+    return f"deployment {dep_id} {status}: {why}{extra}"
+
+
+def _taskdef_of(info: Mapping[str, Any]) -> str:
+    """The task definition a CodeDeploy deployment's AppSpec puts live ('' if unreadable)."""
+    content = ((info.get("revision") or {}).get("appSpecContent") or {}).get("content") or "{}"
+    try:
+        spec = json.loads(content)
+    except json.JSONDecodeError:
+        return ""
+    resources = spec.get("Resources") or [{}]
+    props = resources[0].get("TargetService", {}).get("Properties", {})
+    return str(props.get("TaskDefinition", ""))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -73,12 +72,13 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
             try:
                 return fn(c, *a, **kw)
             except ShipyardError as exc:
+                _json_failure(exc, bool(kw.get("json")), console)
                 console.error(exc.one_line())
                 if _debug_wanted(kw):
                     raise
                 raise Exit(code=exc.exit_code) from None
             except (KeyboardInterrupt, _Terminated):
-                console.error("interrupted: the previous release is still serving")
+                console.error("interrupted")
                 raise Exit(code=130) from None
             except Exit:
                 raise
@@ -102,6 +102,12 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
     return decorate
 
 
-def fail(message: str, code: int = 1) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise Exit(code=code)
+def _json_failure(exc: Any, json_mode: bool, console: Any) -> None:
+    """Under --json a failed rollout still prints one document: outcome, error, what serves."""
+    from shipyard.console import json_printed
+    from shipyard.targets.base import DeployResult
+
+    if json_mode and not json_printed() and isinstance(exc.result, DeployResult):
+        from shipyard.operations.deploy import as_json
+
+        console.json({**as_json(exc.result), "error": exc.one_line()})

@@ -18,6 +18,8 @@ LOCK_WAIT_HELP = "wait up to SECONDS for another deploy's lock instead of failin
         "version": "deploy this version (default: version.txt); it must be in the registry",
         "lock_wait": LOCK_WAIT_HELP,
         "message": "why: stored with the lock and the release record",
+        "no_wait": "start the rollout and return (ECS: with the deployment id; "
+        "follow it with inv wait)",
     }
 )
 def deploy(
@@ -26,6 +28,7 @@ def deploy(
     version: str | None = None,
     lock_wait: float = 0.0,
     message: str = "",
+    no_wait: bool = False,
     dry_run: bool = False,
     debug: bool = False,
     json: bool = False,
@@ -35,18 +38,54 @@ def deploy(
     from shipyard.targets.base import DeployOptions
 
     ctx = context(env)
-    artifact = op.resolve_artifact(ctx, version, dry_run=dry_run)
-    result = op.run(
-        ctx, artifact, DeployOptions(dry_run=dry_run, lock_wait=lock_wait, message=message)
-    )
+    opts = DeployOptions(dry_run=dry_run, wait=not no_wait, lock_wait=lock_wait, message=message)
+    report_rollout(ctx, op.run(ctx, version, opts), "deploy", json)
+
+
+def report_rollout(ctx: Any, result: Any, title: str, as_json: bool) -> None:
+    """Plan, JSON or table of a rollout's result, then the GitHub outputs."""
+    from shipyard.operations import deploy as op
+
     if result.plan is not None:
         result.plan.show(ctx.console)
         return
-    if json:
+    if as_json:
         ctx.console.json(op.as_json(result))
     else:
-        op.show(result, ctx.console)
-    ctx.console.set_outputs({"version": result.version, "digest": result.digest, "url": result.url})
+        op.show(result, ctx.console, title=title)
+    ctx.console.set_outputs(
+        {
+            "version": result.version,
+            "digest": result.digest,
+            "url": result.url,
+            "outcome": result.outcome,
+            "deployment_id": result.details.get("deployment_id"),
+        }
+    )
+
+
+@shipyard_task(help={"deployment": "follow this deployment (an ECS deployment id) until it ends"})
+def wait(
+    c: Any,
+    env: str = "local",
+    deployment: str | None = None,
+    debug: bool = False,
+    json: bool = False,
+) -> None:
+    """Wait until an environment is settled (a rollout left running ends; records a killed run
+    left are finished) and say what serves. Exit codes as for deploy."""
+    from shipyard.errors import StateUnknown
+    from shipyard.rollout import api
+    from shipyard.rollout.engine import serving_dict
+
+    ctx = context(env)
+    serving = api.wait(ctx, follow=deployment)
+    if json:
+        ctx.console.json({"environment": env, "serving": serving_dict(serving)})
+    else:
+        ctx.console.line(f"{env}: {serving.describe()} serves ({serving.detail})")
+    if not serving.known:
+        raise StateUnknown(f"what serves in {env} cannot be told: {serving.detail}")
 
 
 @shipyard_task(
@@ -118,6 +157,7 @@ def status(c: Any, env: str = "local", debug: bool = False, json: bool = False) 
         "to": "roll back to this version (it must have succeeded in this environment)",
         "lock_wait": LOCK_WAIT_HELP,
         "message": "why: stored with the lock and the release record",
+        "no_wait": "start the rollback and return (ECS); follow it with inv wait",
     }
 )
 def rollback(
@@ -126,24 +166,18 @@ def rollback(
     to: str | None = None,
     lock_wait: float = 0.0,
     message: str = "",
+    no_wait: bool = False,
     dry_run: bool = False,
     debug: bool = False,
     json: bool = False,
 ) -> None:
     """Return an environment to its previous good release (or --to VERSION)."""
-    from shipyard.operations import deploy as deploy_op
     from shipyard.operations import rollback as op
     from shipyard.targets.base import DeployOptions
 
     ctx = context(env)
-    result = op.run(ctx, to, DeployOptions(dry_run=dry_run, lock_wait=lock_wait, message=message))
-    if result.plan is not None:
-        result.plan.show(ctx.console)
-        return
-    if json:
-        ctx.console.json(deploy_op.as_json(result))
-    else:
-        deploy_op.show(result, ctx.console, title="rollback")
+    opts = DeployOptions(dry_run=dry_run, wait=not no_wait, lock_wait=lock_wait, message=message)
+    report_rollout(ctx, op.run(ctx, to, opts), "rollback", json)
 
 
 @shipyard_task(
@@ -175,8 +209,7 @@ def lock(
             ctx.console.line(f"the {env} lock was not held")
         return
     info = the_lock.status()
-    leftover = getattr(the_lock, "leftover", None)
-    stale = leftover() if (info is None and leftover is not None) else None
+    stale = the_lock.leftover() if info is None else None
     if json:
         ctx.console.json(
             {
