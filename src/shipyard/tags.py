@@ -15,10 +15,16 @@ from shipyard.versioning import branch_label, docker_tag, is_prerelease
 _VALID_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
+FIXED_FIELDS = ("{version}", "{git_sha}")
+
+
 @dataclass(frozen=True)
 class TagPlan:
     tags: tuple[str, ...]
     notes: tuple[str, ...] = ()  # why a tag was left out, shown in plans
+    # tags that name one image forever ({version}, {git_sha}); the others (latest, {date},
+    # {branch}) move to each new release, and only after it succeeded
+    fixed: tuple[str, ...] = ()
 
 
 def compute_tags(
@@ -40,6 +46,7 @@ def compute_tags(
     }
     tags: list[str] = []
     notes: list[str] = []
+    fixed: list[str] = []
     for template in strategy.templates:
         try:
             tag = template.format(**values)
@@ -52,10 +59,12 @@ def compute_tags(
             raise UsageError(f"tag {tag!r} (from {template!r}) is not a valid Docker tag")
         if tag not in tags:
             tags.append(tag)
+            if any(field in template for field in FIXED_FIELDS):
+                fixed.append(tag)
     want_latest = strategy.latest if latest is None else latest
     if want_latest:
         if is_prerelease(version):
             notes.append(f"latest not applied: {version} is a prerelease")
         elif "latest" not in tags:
             tags.append("latest")
-    return TagPlan(tuple(tags), tuple(notes))
+    return TagPlan(tuple(tags), tuple(notes), tuple(fixed))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard.config.merge import deep_merge
+from shipyard.config.merge import LIST_MERGE_KEYS, deep_merge
 from shipyard.errors import ConfigError
 
 READ_ONLY_FIELDS = (
@@ -75,33 +75,65 @@ def strip_read_only(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in doc.items() if k not in READ_ONLY_FIELDS}
 
 
-def substitute(value: Any, variables: Mapping[str, str], *, where: str = "") -> Any:
+def substitute(value: Any, variables: Mapping[str, str], *, where: str = "", path: str = "") -> Any:
+    """Fill {{name}} placeholders; an unknown one is a ConfigError naming `where` (the files)
+    and the key path (entries of name-keyed lists by name: containerDefinitions[app].image)."""
     if isinstance(value, str):
 
         def repl(match: re.Match[str]) -> str:
             key = match.group(1)
             if key not in variables:
+                at = f": {path}" if path else ""
                 raise ConfigError(
-                    f"{where or 'task definition'}: unknown placeholder {{{{{key}}}}}",
+                    f"{where or 'task definition'}{at}: unknown placeholder {{{{{key}}}}}",
                     hint=f"known: {', '.join(sorted(variables))}",
                 )
             return variables[key]
 
         return _PLACEHOLDER.sub(repl, value)
     if isinstance(value, list):
-        return [substitute(v, variables, where=where) for v in value]
+        return [
+            substitute(v, variables, where=where, path=f"{path}[{_label(path, v, i)}]")
+            for i, v in enumerate(value)
+        ]
     if isinstance(value, dict):
-        return {k: substitute(v, variables, where=where) for k, v in value.items()}
+        return {
+            k: substitute(v, variables, where=where, path=f"{path}.{k}" if path else str(k))
+            for k, v in value.items()
+        }
     return value
 
 
+def _label(path: str, item: Any, index: int) -> str:
+    """Containers and volumes by name (as overlays name them), other entries by index."""
+    if path.endswith(tuple(LIST_MERGE_KEYS)) and isinstance(item, dict):
+        name = item.get("name")
+        if isinstance(name, str) and name and "{{" not in name:
+            return name
+    return str(index)
+
+
+class MissingContainer(ConfigError):
+    """The configured container (taskdef.container, a service's container) is not in the task
+    definition; pre-flight names the config key that chose it."""
+
+    def __init__(self, message: str, *, name: str, names: list[str], hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.name = name
+        self.names = names
+
+
 def find_container(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
-    for container in doc.get("containerDefinitions", []):
+    listed = doc.get("containerDefinitions", [])
+    containers = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
+    for container in containers:
         if container.get("name") == name:
             return dict(container)
-    names = [c.get("name") for c in doc.get("containerDefinitions", [])]
-    raise ConfigError(
-        f"task definition has no container named {name!r} (it has: {', '.join(map(str, names))})",
+    names = [str(c.get("name")) for c in containers]
+    raise MissingContainer(
+        f"task definition has no container named {name!r} (it has: {', '.join(names)})",
+        name=name,
+        names=names,
         hint="set taskdef.container (or the service's container) to the app container's name",
     )
 
@@ -126,7 +158,7 @@ def render(
     find_container(doc, container)
     if image is not None:
         for c in doc["containerDefinitions"]:
-            if c.get("name") == container:
+            if isinstance(c, dict) and c.get("name") == container:
                 c["image"] = image
     return Rendered(doc, tuple(sources))
 

@@ -37,6 +37,7 @@ def test_ecr_environments_gate_on_the_scan_before_deploy_and_clean_up_last(
         "deploy",
         "verify",
         "cleanup",
+        "move tags",
     ]
     project.append_config("staging", '[notify.slack]\nwebhook_url = { env = "SLACK_HOOK" }')
     assert _names(project, "staging")[:3] == ["version", "notify", "build"]

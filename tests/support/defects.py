@@ -150,7 +150,12 @@ def clone_checkout(env: LocalEnv, base: Path, port: int) -> LocalEnv:
     shutil.copytree(env.project.path, path, ignore=shutil.ignore_patterns(".shipyard"))
     clone = LocalEnv(Project(path, env.project.repository, dict(env.project.env)), port)
     if port != env.port:
-        set_local(clone, f"proxy_port = {env.port}", f"proxy_port = {port}")
+        # a port of this machine is a local edit, not a commit: both checkouts stay on one
+        # commit, so they build the same image for a version (which a registry holds once)
+        toml = local_toml(clone)
+        toml.write_text(
+            toml.read_text().replace(f"proxy_port = {env.port}", f"proxy_port = {port}")
+        )
     return clone
 
 

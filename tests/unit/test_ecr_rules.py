@@ -11,13 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipyard.adapters.aws import client_error, translate_errors
-from shipyard.adapters.ecr import ImageDetail, check_tag_mutability, tag_mutability_conflicts
+from shipyard.adapters.ecr import ImageDetail
 from shipyard.config.aws import AllowlistEntry, LifecyclePolicyConfig
 from shipyard.config.model import EcrRegistryConfig, TagsConfig
 from shipyard.errors import AwsError, ConfigError
 from shipyard.operations.ecr_cleanup import parse_image_ref, release_of, select
 from shipyard.operations.ecr_repository import policy_diff, render_lifecycle_policy
 from shipyard.operations.scan import ScanResult, apply_allowlist, parse_findings
+from shipyard.tag_mutability import check_tag_mutability, tag_mutability_conflicts
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 

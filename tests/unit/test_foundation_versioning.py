@@ -199,3 +199,30 @@ def test_every_computed_tag_is_a_valid_docker_tag(
 def test_an_unknown_template_field_names_the_template() -> None:
     with pytest.raises(UsageError, match=r"\{commit\}"):
         compute_tags(TagsConfig(templates=["{commit}"]), parse("1.0.0"), git_sha=SHA, when=WHEN)
+
+
+def test_allocate_bumps_from_the_highest_released_version() -> None:
+    from shipyard.versioning import GitState, allocate, released_from_tags
+
+    v = semver.Version.parse
+    released = released_from_tags(["0.2.0", "latest", "sha-abc1234", "v0.3.0", "20261201"])
+    assert sorted(str(r) for r in released) == ["0.2.0", "0.3.0"]
+    main = GitState(branch="main", tag=None, build_number=3)
+    assert allocate(v("0.1.0"), released, "auto", main) == v("0.4.0")
+    assert allocate(v("0.1.0"), [], "auto", main) == v("0.2.0")
+    assert allocate(v("0.9.0"), released, "patch") == v("0.9.1")  # version.txt is higher
+    develop = GitState(branch="develop", tag=None, build_number=7)
+    taken = [v("0.3.1-develop.7"), v("0.3.1-develop.8")]
+    assert allocate(v("0.3.0"), taken, "auto", develop) == v("0.3.1-develop.9")
+    tagged = GitState(branch=None, tag="v1.0.0", build_number=1)
+    assert allocate(v("0.1.0"), released, "auto", tagged) == v("1.0.0")
+
+
+def test_check_set_refuses_a_downgrade_unless_allowed() -> None:
+    from shipyard.versioning import check_set
+
+    v = semver.Version.parse
+    check_set(v("0.5.0"), [v("0.4.0")], allow_downgrade=False)
+    check_set(v("0.3.0"), [v("0.4.0")], allow_downgrade=True)
+    with pytest.raises(VersionError, match=r"lower than 0\.4\.0"):
+        check_set(v("0.3.0"), [v("0.4.0")], allow_downgrade=False)

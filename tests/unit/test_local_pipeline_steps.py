@@ -27,6 +27,7 @@ def test_extra_steps_go_after_their_anchor_in_the_given_order() -> None:
         "deploy",
         "verify",
         "cleanup",
+        "move tags",
     ]
 
 

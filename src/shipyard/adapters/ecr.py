@@ -9,6 +9,7 @@ The data plane (layer upload) is docker's job.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.adapters.aws import AwsClients, error_code, translate_errors
-from shipyard.adapters.registry import MANIFEST_TYPES, Credentials, RemoteManifest
-from shipyard.config.model import EcrRegistryConfig, ShipyardConfig, TagsConfig
+from shipyard.adapters.registry import MANIFEST_TYPES, Credentials, Provenance, RemoteManifest
+from shipyard.config.model import EcrRegistryConfig, ShipyardConfig
 from shipyard.errors import AwsError, ConfigError, RegistryError
 from shipyard.secrets import Secret
+from shipyard.tag_mutability import check_tag_mutability
 
 # ECR's limits: batch_delete_image and batch_get_image take at most 100 image ids;
 # describe_images returns at most 1000 per page.
@@ -203,6 +205,52 @@ class EcrRegistry:
             if "RepositoryNotFoundException" in exc.message:
                 raise _no_repository(repository, self.server) from None
             raise
+
+    def tags(self, repository: str) -> list[str]:
+        """Every tag of the repository; none when it does not exist yet."""
+        if self.repository(repository) is None:
+            return []
+        return [tag for image in self.iter_images(repository) for tag in image.tags]
+
+    def provenance(self, repository: str, tag: str) -> Provenance | None:
+        """The image under `tag`; its commit from the commit tag (sha-<hex>) on the same
+        image, since ECR's API does not serve the image's config labels."""
+        if self.repository(repository) is None:
+            return None
+        held = self.manifest(repository, tag)
+        if held is None:
+            return None
+        detail = self.image(repository, digest=held.digest)
+        commits = [t[4:] for t in (detail.tags if detail else ()) if t.startswith("sha-")]
+        return Provenance(tag, held.digest, held.config_digest, commits[0] if commits else None)
+
+    def retag(self, repository: str, source_tag: str, new_tag: str) -> str:
+        """Put the manifest under `source_tag` under `new_tag` too (batch_get_image +
+        put_image: no layers move); returns its digest."""
+        with translate_errors(f"ecr:BatchGetImage {repository}:{source_tag}"):
+            got = self.client.batch_get_image(
+                repositoryName=repository,
+                imageIds=[{"imageTag": source_tag}],
+                acceptedMediaTypes=[t.strip() for t in MANIFEST_TYPES.split(",")],
+                **self._registry(),
+            )
+        images = got.get("images") or []
+        if not images:
+            raise RegistryError(f"ECR repository {repository} has no tag {source_tag}")
+        image = images[0]
+        extra = {}
+        if image.get("imageManifestMediaType"):
+            extra["imageManifestMediaType"] = image["imageManifestMediaType"]
+        already = self.client.exceptions.ImageAlreadyExistsException  # names this manifest
+        with translate_errors(f"ecr:PutImage {repository}:{new_tag}"), contextlib.suppress(already):
+            self.client.put_image(
+                repositoryName=repository,
+                imageManifest=image["imageManifest"],
+                imageTag=new_tag,
+                **extra,
+                **self._registry(),
+            )
+        return str(image.get("imageId", {}).get("imageDigest", ""))
 
     def manifests(self, repository: str, digests: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Manifest documents by digest (batch_get_image, 100 per call)."""
@@ -424,70 +472,3 @@ def exclusion_filters(cfg: EcrRegistryConfig) -> list[dict[str, str]]:
 def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
-
-
-# -- tag mutability against the tag strategy (pure) -------------------------------------------
-
-_FIXED_FIELDS = ("{version}", "{git_sha}")
-
-
-def moving_tags(tags: TagsConfig, *, latest: bool | None = None) -> list[str]:
-    """Tag templates that point at a new image over time: `latest`, `{date}` (every release
-    of a day), `{branch}`. A template holding {version} or {git_sha} names one image."""
-    moving = [t for t in tags.templates if not any(f in t for f in _FIXED_FIELDS)]
-    if (tags.latest if latest is None else latest) and "latest" not in moving:
-        moving.append("latest")
-    return moving
-
-
-def wildcard_match(pattern: str, tag: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(tag, pattern.replace("[", "[[]"))
-
-
-def _example(template: str) -> str:
-    return (
-        template.replace("{date}", "20250101")
-        .replace("{branch}", "main")
-        .replace("{git_sha}", "abc1234")
-    )
-
-
-def tag_mutability_conflicts(
-    cfg: EcrRegistryConfig, tags: TagsConfig, *, latest: bool | None = None
-) -> list[str]:
-    """The moving tags an immutable repository would refuse on their second push."""
-    if cfg.tag_mutability == "MUTABLE":
-        return []
-    conflicts = []
-    for template in moving_tags(tags, latest=latest):
-        if cfg.tag_mutability == "IMMUTABLE_WITH_EXCLUSION" and any(
-            wildcard_match(p, _example(template)) for p in cfg.mutable_tags
-        ):
-            continue
-        conflicts.append(template)
-    return conflicts
-
-
-def _pattern(template: str) -> str:
-    if template == "latest":
-        return template
-    return _example(template).replace("20250101", "20*").replace("main", "*")
-
-
-def check_tag_mutability(
-    cfg: EcrRegistryConfig, tags: TagsConfig, *, latest: bool | None = None
-) -> None:
-    conflicts = tag_mutability_conflicts(cfg, tags, latest=latest)
-    if not conflicts:
-        return
-    shown = ", ".join(conflicts)
-    patterns = ", ".join(f'"{_pattern(c)}"' for c in conflicts)
-    raise ConfigError(
-        f"registry.tag_mutability = {cfg.tag_mutability!r} refuses moving tags, but the tag "
-        f"strategy moves {shown} to each new image: the second push of the day/release would "
-        "fail at ECR",
-        hint=f'set registry.tag_mutability = "MUTABLE", or "IMMUTABLE_WITH_EXCLUSION" with '
-        f"registry.mutable_tags = [{patterns}], or drop them from image.tags",
-    )

@@ -91,6 +91,11 @@ class Checkout:
         versions = sorted(t for t in tags if _VERSION_TAG.match(t))
         return versions[-1] if versions else None
 
+    def release_tags(self) -> list[str]:
+        """The vX.Y.Z tags reachable from HEAD: what this line of history released."""
+        out = self._git("tag", "--merged", "HEAD", "--list", "v*", check=False)
+        return [t for t in out.split() if _VERSION_TAG.match(t)]
+
     def build_number(self) -> int:
         run = self.environ.get("GITHUB_RUN_NUMBER", "")
         if run.isdigit():

@@ -7,6 +7,7 @@ operation does not care which one it talks to.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import urllib.error
@@ -35,6 +36,20 @@ class RemoteManifest:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """What a tag in the registry names: the manifest, the image id, the commit it was built
+    from (from the image's OCI revision label, or the registry's commit tag)."""
+
+    tag: str
+    digest: str
+    config_digest: str | None
+    revision: str | None
+
+
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+@dataclass(frozen=True)
 class Credentials:
     username: str
     password: Secret
@@ -48,6 +63,10 @@ class Registry(Protocol):
     def credentials(self) -> Credentials | None: ...
 
     def manifest(self, repository: str, tag: str) -> RemoteManifest | None: ...
+
+    def tags(self, repository: str) -> list[str]: ...
+
+    def provenance(self, repository: str, tag: str) -> Provenance | None: ...
 
 
 class OciRegistry:
@@ -193,8 +212,24 @@ class OciRegistry:
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
         return RemoteManifest(digest=digest, config_digest=config)
 
+    def provenance(self, repository: str, tag: str) -> Provenance | None:
+        held = self.manifest(repository, tag)
+        if held is None:
+            return None
+        revision = None
+        if held.config_digest:
+            path = f"/v2/{repository}/blobs/{held.config_digest}"
+            status, _, body = self._request("GET", path)
+            if status < 400:
+                with contextlib.suppress(ValueError, AttributeError):
+                    labels = (json.loads(body).get("config") or {}).get("Labels") or {}
+                    revision = labels.get(REVISION_LABEL)
+        return Provenance(tag, held.digest, held.config_digest, revision)
+
     def tags(self, repository: str) -> list[str]:
         status, _, body = self._request("GET", f"/v2/{repository}/tags/list")
+        if status == 401:
+            raise self._refused()
         if status == 404:
             return []
         if status >= 400:

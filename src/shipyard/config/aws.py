@@ -44,7 +44,7 @@ class LifecyclePolicyConfig(Section):
 class AllowlistEntry(Section):
     id: str = Field(min_length=1)  # CVE-2024-1234, or the finding's name
     reason: str = Field(min_length=1)
-    expires: dt.date
+    expires: dt.date = Field(strict=False)  # a TOML date, or "YYYY-MM-DD"
 
 
 class ScanConfig(Section):

@@ -4,11 +4,13 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class Section(BaseModel):
-    """Every config section: unknown keys are errors, values never change after load."""
+    """Every config section: unknown keys are errors, values never change after load, and
+    values are taken as written: `proxy_port = "8080"` or `latest = "yes"` is an error, not
+    a number or a boolean (strict mode; an int is still accepted where a float is expected)."""
 
     # defer_build: validators are built on first use, so start-up pays only for the
     # sections (and union members) a configuration actually contains
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, strict=True)
 
 
 class SecretRef(Section):

@@ -135,12 +135,20 @@ def _describe(
         )
         if first["msg"].startswith("Value error"):
             what = first["msg"].removeprefix("Value error, ")
+    elif kind == "value_error":
+        what = first["msg"].removeprefix("Value error, ")  # the validator's own sentence
     else:
         got = first.get("input")
         shown = "" if isinstance(got, dict | list) else f", got {got!r}"
+        if kind in _STRICT_TYPES and isinstance(got, str):
+            shown += " (a string: write it without quotes)"
         what = f"{first['msg'][0].lower()}{first['msg'][1:]}{shown}"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return f"{source}: {dotted}: {what}{more}"
+
+
+# values are taken as written (Section is strict): "8080" is not a number, "true" not a boolean
+_STRICT_TYPES = {"int_type", "float_type", "bool_type"}
 
 
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:

@@ -101,7 +101,7 @@ class HttpCheck(Section):
 
 
 class VerifyConfig(Section):
-    url: str | None = None  # default for local: the proxy URL
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")  # local: the proxy
     checks: list[HttpCheck] = Field(default_factory=lambda: [HttpCheck(contains="ok")])
     timeout_seconds: float = Field(default=5.0, gt=0)
     retries: int = Field(default=5, ge=0)

@@ -8,6 +8,8 @@ from pydantic import Field, field_validator
 
 from shipyard.config.base import Section
 
+DOCKER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"  # what Docker accepts as a network or volume name
+
 
 class LocalTargetConfig(Section):
     """This machine's Docker engine, blue/green behind an nginx shipyard runs itself."""
@@ -20,14 +22,28 @@ class LocalTargetConfig(Section):
     bake_seconds: float = Field(default=5.0, ge=0)
     healthy_timeout_seconds: float = Field(default=60.0, gt=0)
     keep_releases: int = Field(default=3, ge=1)
-    network: str | None = None  # default: shipyard-<stack>
+    network: str | None = Field(default=None, pattern=DOCKER_NAME)  # default: shipyard-<stack>
     # names containers, network and volumes; default: <image repository>-<environment>
-    stack: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+    stack: str | None = Field(default=None, pattern=DOCKER_NAME)
     stop_timeout_seconds: int = Field(default=10, ge=0)  # unless stopTimeout says
     # pull images the engine lacks from any registry (off: only from the configured registry;
     # a non-essential container whose image is missing is then skipped with a warning)
     pull_missing_images: bool = False
-    nginx: str = "nginx"  # the nginx binary
+    nginx: str = Field(default="nginx", min_length=1)  # the nginx binary
+
+    @field_validator("proxy_bind")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                f"expected an IP address such as 127.0.0.1 or 0.0.0.0, got {value!r} "
+                "(nginx listens on it; a host name is not accepted)"
+            ) from None
+        return value
 
 
 # The lifecycle hooks an ECS blue/green AppSpec may name (ApplicationStart/Stop are EC2's).

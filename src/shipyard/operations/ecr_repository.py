@@ -14,16 +14,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shipyard.adapters.ecr import (
-    EcrRegistry,
-    RepositoryState,
-    check_tag_mutability,
-    encryption_configuration,
-)
+from shipyard.adapters.ecr import EcrRegistry, RepositoryState, encryption_configuration
 from shipyard.config.aws import LifecyclePolicyConfig
 from shipyard.config.model import EcrRegistryConfig
 from shipyard.errors import UsageError
 from shipyard.plan import Plan
+from shipyard.tag_mutability import check_tag_mutability
 
 if TYPE_CHECKING:
     from shipyard.console import Console

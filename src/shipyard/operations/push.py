@@ -10,8 +10,14 @@ from shipyard.adapters.docker import login_argv
 from shipyard.context import Context
 from shipyard.errors import RegistryError, UsageError
 from shipyard.images import repository_name
-from shipyard.operations.tag import TagOptions, registry_server, target_refs
+from shipyard.operations.build import resolve_version
+from shipyard.operations.tag import TagOptions, registry_server, tag_refs
 from shipyard.plan import Plan
+from shipyard.versioning import docker_tag
+
+
+class TagTaken(UsageError):
+    """The registry holds another image under a version or commit tag (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,8 @@ class PushOptions:
     version: str | None = None
     latest: bool | None = None
     dry_run: bool = False
+    # the moving tags (latest, date, branch) too; a release pushes them only once it succeeded
+    moving: bool = True
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,8 @@ def _tag_of(ref: str) -> str:
 
 
 def plan(ctx: Context, opts: PushOptions) -> Plan:
-    _, refs, notes = target_refs(ctx, TagOptions(opts.version, opts.latest))
+    found = tag_refs(ctx, TagOptions(opts.version, opts.latest))
+    refs, notes = (found.refs if opts.moving else found.fixed), found.notes
     server = registry_server(ctx)
     p = Plan(f"push to {server}")
     reg = ctx.config.registry
@@ -64,6 +73,7 @@ def plan(ctx: Context, opts: PushOptions) -> Plan:
         )
     for ref in refs:
         p.add("push", f"{ref} (skipped if the registry already holds it)", ["docker", "push", ref])
+    p.notes.append("a version or commit tag the registry holds for another image is refused")
     p.notes.extend(notes)
     return p
 
@@ -73,12 +83,36 @@ class _Retags(Protocol):
     def retag(self, repository: str, source_tag: str, new_tag: str) -> str: ...
 
 
+def refuse_moved_versions(ctx: Context, version: str | None, image_id: str) -> None:
+    """A version tag names one image forever: refuse, before anything is pushed, to put
+    another image under one the registry holds. (A commit tag follows the newest version
+    built from its commit: the version is part of the image, so two versions of one commit
+    are two images.)"""
+    head = ctx.git.head_sha()
+    tag = docker_tag(resolve_version(ctx, version))
+    refs = tag_refs(ctx, TagOptions(version)).fixed
+    for ref in [r for r in refs if tag in _tag_of(r)]:
+        held = ctx.registry.provenance(ctx.config.image.repository, _tag_of(ref))
+        if held is None or held.config_digest in (None, image_id):
+            continue
+        built = f"commit {held.revision[:7]}" if held.revision else "an unknown commit"
+        if held.revision and head.startswith(held.revision):
+            built += " (this commit, built differently)"
+        raise TagTaken(
+            f"{ref} already names {held.digest[:19]}, built from {built}; "
+            "a version never moves to another image",
+            hint="release a new version: inv release --bump patch (or inv version --set X.Y.Z)",
+        )
+
+
 def run(ctx: Context, opts: PushOptions) -> PushResult:
-    source, refs, _ = target_refs(ctx, TagOptions(opts.version, opts.latest))
+    found_refs = tag_refs(ctx, TagOptions(opts.version, opts.latest))
+    source = found_refs.source
+    refs = found_refs.refs if opts.moving else found_refs.fixed
     from shipyard.config.model import EcrRegistryConfig
 
     if isinstance(ctx.config.registry, EcrRegistryConfig):
-        from shipyard.adapters.ecr import check_tag_mutability
+        from shipyard.tag_mutability import check_tag_mutability
 
         # an IMMUTABLE repository refuses a moving tag (latest, the date) only at the second
         # push: say so before anything is pushed
@@ -96,6 +130,7 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
     missing = [r for r in refs if r not in tagged]
     if missing:
         raise UsageError(f"{missing[0]} is not tagged from {source}", hint="run inv tag first")
+    refuse_moved_versions(ctx, opts.version, image_id)
     registry = ctx.registry
     results: dict[str, PushedTag] = {}
     to_push: list[str] = []
@@ -140,3 +175,19 @@ def _verified(ctx: Context, repo: str, ref: str, image_id: str) -> str:
             hint="another push raced this one; push again",
         )
     return after.digest
+
+
+def move_tags(ctx: Context, version: str | None) -> list[str]:
+    """After a release succeeded: point its moving tags (latest, date, branch) at the image
+    its version tag names, in the registry itself (no push of layers)."""
+    refs = tag_refs(ctx, TagOptions(version))
+    registry = ctx.registry
+    repo = ctx.config.image.repository
+    version_tag = _tag_of(refs.fixed[0]) if refs.fixed else None
+    if not refs.moving or version_tag is None:
+        return []
+    if not isinstance(registry, _Retags):
+        raise RegistryError(f"registry {registry.server} cannot add a tag to a pushed image")
+    for ref in refs.moving:
+        registry.retag(repo, version_tag, _tag_of(ref))
+    return [_tag_of(r) for r in refs.moving]

@@ -39,7 +39,24 @@ def registry_server(ctx: Context) -> str:
     return ctx.registry.server
 
 
+@dataclass(frozen=True)
+class TagRefs:
+    source: str  # the local image
+    refs: tuple[str, ...]  # every registry reference, fixed ones first as the strategy lists
+    fixed: tuple[str, ...]  # those that name one image forever
+    notes: tuple[str, ...]
+
+    @property
+    def moving(self) -> tuple[str, ...]:
+        return tuple(r for r in self.refs if r not in self.fixed)
+
+
 def target_refs(ctx: Context, opts: TagOptions) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    found = tag_refs(ctx, opts)
+    return found.source, found.refs, found.notes
+
+
+def tag_refs(ctx: Context, opts: TagOptions) -> TagRefs:
     version = resolve_version(ctx, opts.version)
     tag_plan = compute_tags(
         ctx.config.image.tags,
@@ -50,8 +67,10 @@ def target_refs(ctx: Context, opts: TagOptions) -> tuple[str, tuple[str, ...], t
         latest=opts.latest,
     )
     server = registry_server(ctx)
-    refs = tuple(image_ref(server, ctx.config.image.repository, t) for t in tag_plan.tags)
-    return local_image(ctx, version), refs, tag_plan.notes
+    repo = ctx.config.image.repository
+    refs = tuple(image_ref(server, repo, t) for t in tag_plan.tags)
+    fixed = tuple(image_ref(server, repo, t) for t in tag_plan.fixed)
+    return TagRefs(local_image(ctx, version), refs, fixed, tag_plan.notes)
 
 
 def plan(ctx: Context, opts: TagOptions) -> Plan:

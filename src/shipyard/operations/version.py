@@ -8,10 +8,10 @@ from pathlib import Path
 import semver
 
 from shipyard.context import Context
-from shipyard.errors import UsageError, VersionError
+from shipyard.errors import RegistryError, UsageError, VersionError
 from shipyard.fsutil import write_atomically
 from shipyard.plan import Plan
-from shipyard.versioning import BUMPS, bump, parse
+from shipyard.versioning import BUMPS, allocate, check_set, docker_tag, parse, released_from_tags
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class VersionOptions:
     set_to: str | None = None
     print_only: bool = False  # compute and print, do not write
     dry_run: bool = False
+    allow_downgrade: bool = False  # --set below the highest released version
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,36 @@ def read_current(ctx: Context) -> semver.Version:
     return parse(text, source=_shown(ctx, path))
 
 
+def released_versions(ctx: Context) -> list[semver.Version]:
+    """Every version released so far: the vX.Y.Z git tags reachable from HEAD and the version
+    tags the environment's registry holds (what a fresh CI checkout cannot remember)."""
+    tags = ctx.git.release_tags()
+    try:
+        tags += ctx.registry.tags(ctx.config.image.repository)
+    except RegistryError as exc:
+        raise RegistryError(
+            f"cannot read the versions the registry holds: {exc.message}",
+            hint="the next version is computed from them, so none is ever reused; "
+            "start the registry or check its credentials",
+        ) from None
+    return released_from_tags(tags)
+
+
+def _check_wanted(ctx: Context, wanted: semver.Version, opts: VersionOptions) -> None:
+    """--set: never below what was released (unless allowed), never a version the registry
+    holds for another commit."""
+    check_set(wanted, released_versions(ctx), allow_downgrade=opts.allow_downgrade)
+    held = ctx.registry.provenance(ctx.config.image.repository, docker_tag(wanted))
+    head = ctx.git.head_sha()
+    if held is not None and not (held.revision and head.startswith(held.revision)):
+        built = f"commit {held.revision[:7]}" if held.revision else "an unknown commit"
+        raise VersionError(
+            f"--set {wanted}: the registry already holds {wanted} as {held.digest[:19]}, "
+            f"built from {built}, not {head[:7]}",
+            hint="a version names one image forever: choose a version not released yet",
+        )
+
+
 def run(ctx: Context, opts: VersionOptions) -> VersionResult:
     if opts.bump and opts.set_to:
         raise UsageError("--bump and --set exclude each other", hint="use one of them")
@@ -63,11 +94,12 @@ def run(ctx: Context, opts: VersionOptions) -> VersionResult:
     current = read_current(ctx)
     path = version_file(ctx)
     if wanted is not None:
+        _check_wanted(ctx, wanted, opts)
         new = wanted
         how = f"--set {opts.set_to}"
     elif opts.bump:
         git = ctx.git.state() if opts.bump == "auto" else None
-        new = bump(current, opts.bump, git)
+        new = allocate(current, released_versions(ctx), opts.bump, git)
         how = f"--bump {opts.bump}"
     else:
         if opts.dry_run:

@@ -25,7 +25,7 @@ from shipyard.plan import Plan
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult, VerifyResult
 
 ReleaseOutcome = Literal["succeeded", "failed", "rolled_back", "interrupted", "planned"]
-CORE_STEPS = ("version", "build", "tag", "push", "deploy", "verify")
+CORE_STEPS = ("version", "build", "tag", "push", "deploy", "verify", "move tags")
 
 
 @dataclass
@@ -169,7 +169,22 @@ def pushed_build(ctx: Context, version: str) -> str | None:
         return None
     if held is None or commit is None or held.digest != commit.digest:
         return None
+    if held.digest in _failed_here(ctx):
+        return None  # what failed here is never deployed again by reuse; build anew
     return held.digest
+
+
+def _failed_here(ctx: Context) -> set[str]:
+    """Digests whose rollouts in this environment failed and never succeeded."""
+    from shipyard.targets import get_target
+
+    try:
+        history = get_target(ctx).status().history
+    except ShipyardError:
+        return set()
+    bad = {r.get("digest") for r in history if r.get("outcome") in ("failed", "rolled_back")}
+    good = {r.get("digest") for r in history if r.get("outcome") == "succeeded"}
+    return {str(d) for d in bad - good if d}
 
 
 def _build(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
@@ -205,10 +220,22 @@ def _push(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
     from shipyard.operations.push import PushOptions
     from shipyard.operations.push import run as push_run
 
-    result = push_run(ctx, PushOptions(version=state.version))
+    result = push_run(ctx, PushOptions(version=state.version, moving=False))
     state.image = result.pinned
     state.digest = result.digest
     return result.digest
+
+
+def _move_tags(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
+    """Moving tags follow a release only once it succeeded."""
+    from shipyard.operations.push import move_tags
+
+    try:
+        moved = move_tags(ctx, state.version)
+    except ShipyardError as exc:
+        ctx.console.warn(f"the moving tags did not move: {exc.one_line()}")
+        return f"not moved: {exc.one_line()} (the release stands; inv push moves them)"
+    return f"{', '.join(moved)} -> {state.version}" if moved else "no moving tags configured"
 
 
 def _deploy(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
@@ -259,6 +286,7 @@ _STEPS: dict[str, Callable[[Context, ReleaseOptions, ReleaseState], str]] = {
     "push": _push,
     "deploy": _deploy,
     "verify": _verify,
+    "move tags": _move_tags,
 }
 
 
@@ -294,7 +322,9 @@ def plan(ctx: Context, opts: ReleaseOptions) -> Plan:
         elif name == "tag":
             p.extend(tag.plan(ctx, tag.TagOptions(version=state.version)))
         elif name == "push":
-            p.extend(push.plan(ctx, push.PushOptions(version=state.version)))
+            p.extend(push.plan(ctx, push.PushOptions(version=state.version, moving=False)))
+        elif name == "move tags":
+            p.add("move tags", "latest / date / branch tags -> this version, once it succeeded")
         elif name == "deploy":
             repo = repository_name(ctx.registry.server, ctx.config.image.repository)
             artifact = Artifact(

@@ -46,6 +46,7 @@ from shipyard.targets.local_truth import LocalTruth
 
 if TYPE_CHECKING:
     from shipyard.context import Context
+    from shipyard.taskdef import Rendered
 
 DIGEST_LABEL = "dev.shipyard.digest"
 
@@ -131,18 +132,24 @@ class LocalTarget:
         return f"{self.stack}-{release_id}-{container}"
 
     def render(self, image: str | None) -> dict[str, Any]:
+        return self.rendered(image).document
+
+    def overlays(self) -> list[str]:
+        """The environment's overlay: taskdef.overlay, else deploy/taskdef/<env>.json if any."""
+        tcfg = self.ctx.config.taskdef
+        overlay = tcfg.overlay or f"deploy/taskdef/{self.environment}.json"
+        return [overlay] if tcfg.overlay or (self.ctx.root / overlay).is_file() else []
+
+    def rendered(self, image: str | None) -> Rendered:
+        """base + the environment's overlay when present, placeholders filled, `image` set."""
         from shipyard.taskdef import render
 
         tcfg = self.ctx.config.taskdef
-        overlays: list[str] = []
-        overlay = tcfg.overlay or f"deploy/taskdef/{self.environment}.json"
-        if tcfg.overlay or (self.ctx.root / overlay).is_file():
-            overlays.append(overlay)
         aws = self.ctx.config.aws
-        rendered = render(
+        return render(
             self.ctx.root,
             base=tcfg.base,
-            overlays=overlays,
+            overlays=self.overlays(),
             container=tcfg.container,
             image=image,
             variables={
@@ -153,7 +160,6 @@ class LocalTarget:
                 "service": self.stack,
             },
         )
-        return rendered.document
 
     def task(self, document: dict[str, Any]) -> LocalTask:
         task = to_local(document, stack=self.stack)

@@ -21,6 +21,7 @@ def _overrides(repository: str | None) -> dict[str, Any]:
         "bump": "major | minor | patch | auto (main: minor; develop: patch-develop.N; tag vX.Y.Z)",
         "set": "set the version by hand, e.g. 1.2.3",
         "print": "compute and print the next version without writing version.txt",
+        "allow_downgrade": "let --set go below the highest released version",
     }
 )
 def version(
@@ -29,6 +30,7 @@ def version(
     bump: str | None = None,
     set: str | None = None,
     print: bool = False,
+    allow_downgrade: bool = False,
     dry_run: bool = False,
     debug: bool = False,
     json: bool = False,
@@ -37,7 +39,10 @@ def version(
     from shipyard.operations.version import VersionOptions, run
 
     ctx = context(env)
-    result = run(ctx, VersionOptions(bump=bump, set_to=set, print_only=print, dry_run=dry_run))
+    opts = VersionOptions(
+        bump=bump, set_to=set, print_only=print, dry_run=dry_run, allow_downgrade=allow_downgrade
+    )
+    result = run(ctx, opts)
     if result.plan:
         result.plan.show(ctx.console)
         return
