@@ -13,11 +13,12 @@ an SSM parameter) is still checked by the deploy itself.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from shipyard.config.loader import BASE_FILE, ENV_DIR, read_toml
 from shipyard.config.targets import EcsServiceConfig, EcsTargetConfig, LocalTargetConfig
@@ -33,14 +34,17 @@ if TYPE_CHECKING:
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 PLACEHOLDER_ACCOUNT = "000000000000"
 PLACEHOLDER_VERSION = "0.0.0"
+P = ParamSpec("P")
+R = TypeVar("R")
 _ABSENT: Any = object()
 ConfigKey = tuple[str | int, ...]  # a key path of the configuration: ("taskdef", "container")
 Sources = list[tuple[str, dict[str, Any]]]  # (file, its content as written), lowest first
 
 
 def check_environment(ctx: Context, *, build: bool = True) -> None:
-    """Raise ConfigError (exit 2) at the first bad input of `ctx`'s environment; change
-    nothing. `build`: also check what `inv build` reads (image.context, image.dockerfile)."""
+    """Raise ConfigError (exit 2) at the first bad input of `ctx`'s environment, or
+    ToolUnavailable (exit 1) when another process holds the local proxy port; change nothing.
+    `build`: also check what `inv build` reads (image.context, image.dockerfile)."""
     if build:
         _build_inputs(ctx)
     _registry_password(ctx)
@@ -49,6 +53,19 @@ def check_environment(ctx: Context, *, build: bool = True) -> None:
         _local(ctx, target)
     elif isinstance(target, EcsTargetConfig):
         _ecs(ctx, target)
+
+
+def checked_first(
+    fn: Callable[Concatenate[Context, P], R],
+) -> Callable[Concatenate[Context, P], R]:
+    """Decorator: check_environment(ctx) before the decorated function does anything."""
+
+    @functools.wraps(fn)
+    def checked(ctx: Context, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        check_environment(ctx)
+        return fn(ctx, *args, **kwargs)
+
+    return checked
 
 
 # -- where a config key was set ---------------------------------------------------------------
@@ -236,7 +253,7 @@ def _local(ctx: Context, cfg: LocalTargetConfig) -> None:
         )
     target = LocalTarget(ctx)
     image = f"{_registry_server(ctx)}/{ctx.config.image.repository}@{PLACEHOLDER_DIGEST}"
-    files = [(ctx.config.taskdef.base, ("taskdef", "base"))]
+    files: list[tuple[str, ConfigKey]] = [(ctx.config.taskdef.base, ("taskdef", "base"))]
     files += [(rel, ("taskdef", "overlay")) for rel in target.overlays()]
     rendered, sources = rendered_and_checked(
         ctx,
@@ -338,7 +355,7 @@ def _ecs(ctx: Context, cfg: EcsTargetConfig) -> None:
         app_key: ConfigKey = ("taskdef", "container")
         if scfg.container:
             app_key = ("target", "services", i, "container")
-        files = [(ctx.config.taskdef.base, ("taskdef", "base"))]
+        files: list[tuple[str, ConfigKey]] = [(ctx.config.taskdef.base, ("taskdef", "base"))]
         for rel in target.overlays(scfg):
             own = rel == scfg.taskdef_overlay
             files.append(
@@ -388,4 +405,4 @@ def _load_balanced_port(ctx: Context, target: EcsBase, i: int, rendered: Rendere
         )
 
 
-__all__ = ["check_environment", "config_file", "locate"]
+__all__ = ["check_environment", "checked_first", "config_file", "locate"]

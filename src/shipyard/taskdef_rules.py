@@ -89,7 +89,8 @@ def _int_in(path: tuple[Key, ...], value: Any, low: int, high: int | None, unit:
     if _is_int(value) and value >= low and (high is None or value <= high):
         return
     span = f"{low}..{high}" if high is not None else f"of at least {low}"
-    raise Problem(path, f"expected an integer {span}{unit}, {_got(value)}")
+    quoted = " (a string: write it without quotes)" if isinstance(value, str) else ""
+    raise Problem(path, f"expected an integer {span}{unit}, {_got(value)}{quoted}")
 
 
 def _list(path: tuple[Key, ...], value: Any, what: str) -> list[Any]:

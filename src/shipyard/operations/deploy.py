@@ -8,6 +8,7 @@ from shipyard.context import Context
 from shipyard.errors import UsageError
 from shipyard.images import repository_name
 from shipyard.operations.build import resolve_version
+from shipyard.preflight import check_environment
 from shipyard.rollout import api
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult
 from shipyard.versioning import docker_tag
@@ -36,6 +37,7 @@ def resolve_artifact(ctx: Context, version: str | None, *, dry_run: bool = False
 def run(ctx: Context, version: str | None, opts: DeployOptions) -> DeployResult:
     """Deploy `version` (default: version.txt) as the registry holds it; the digest is looked
     up inside the lock, so a push that lands while we wait for it is the one deployed."""
+    check_environment(ctx, build=False)
     return api.deploy(
         ctx, lambda _serving: resolve_artifact(ctx, version, dry_run=opts.dry_run), opts
     )

@@ -22,6 +22,7 @@ from shipyard.context import Context
 from shipyard.errors import Interrupted, RolledBack, ShipyardError
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
+from shipyard.preflight import check_environment, checked_first
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult, VerifyResult
 
 ReleaseOutcome = Literal["succeeded", "failed", "rolled_back", "interrupted", "planned"]
@@ -296,6 +297,7 @@ def plan(ctx: Context, opts: ReleaseOptions) -> Plan:
     from shipyard.operations import build, push, tag
     from shipyard.rollout import api
 
+    check_environment(ctx)
     state = ReleaseState()
     p = Plan(f"release to {ctx.environment}")
     p.add("lock", f"hold the {ctx.environment} deploy lock for the whole release")
@@ -341,6 +343,7 @@ def plan(ctx: Context, opts: ReleaseOptions) -> Plan:
     return p
 
 
+@checked_first  # check_environment(ctx) before anything (run is at the 60-line limit)
 def run(ctx: Context, opts: ReleaseOptions) -> ReleaseResult:
     """Run the release. Never raises for a failed step: the error is in result.error, so the
     caller can print the table (or JSON) first and exit with the error's code after."""
