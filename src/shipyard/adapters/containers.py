@@ -30,6 +30,7 @@ LABEL_ENV = f"{LABEL_PREFIX}.environment"
 LABEL_RELEASE = f"{LABEL_PREFIX}.release"
 LABEL_VERSION = f"{LABEL_PREFIX}.version"
 LABEL_CONTAINER = f"{LABEL_PREFIX}.container"
+LABEL_DIGEST = f"{LABEL_PREFIX}.digest"
 
 
 def _whales() -> Any:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.containers import (
     LABEL_CONTAINER,
+    LABEL_DIGEST,
     LABEL_ENV,
     LABEL_RELEASE,
     LABEL_STACK,
@@ -47,8 +48,6 @@ from shipyard.targets.local_truth import LocalTruth
 if TYPE_CHECKING:
     from shipyard.context import Context
     from shipyard.taskdef import Rendered
-
-DIGEST_LABEL = "dev.shipyard.digest"
 
 
 def stack_name(ctx: Context) -> str:
@@ -338,7 +337,7 @@ class LocalTarget:
             LABEL_ENV: self.environment,
             LABEL_RELEASE: attempt.release_id,
             LABEL_VERSION: attempt.artifact.version,
-            DIGEST_LABEL: attempt.artifact.digest,
+            LABEL_DIGEST: attempt.artifact.digest,
             LABEL_CONTAINER: container,
         }
 

@@ -4,6 +4,7 @@ Holds no policy: each function returns or raises DeployFailed naming the contain
 
 from __future__ import annotations
 
+import os
 import secrets as pysecrets
 import time
 from collections.abc import Callable, Mapping
@@ -179,8 +180,6 @@ class Runtime:
 
 def generated_secret(path: Path) -> str:
     """Create a local development secret 0600 from its first byte."""
-    import os
-
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     value = pysecrets.token_urlsafe(24)

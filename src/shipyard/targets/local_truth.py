@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.containers import (
     LABEL_CONTAINER,
+    LABEL_DIGEST,
     LABEL_RELEASE,
     LABEL_STACK,
     LABEL_VERSION,
@@ -32,7 +33,6 @@ from shipyard.targets.local_runtime import Started
 if TYPE_CHECKING:
     from shipyard.targets.local import LocalTarget
 
-DIGEST_LABEL = "dev.shipyard.digest"
 _SERVER = re.compile(r"server 127\.0\.0\.1:(\d+);")
 
 
@@ -78,7 +78,7 @@ class LocalTruth:
             True,
             release_id,
             labels.get(LABEL_VERSION) or meta.get("version"),
-            labels.get(DIGEST_LABEL) or meta.get("digest"),
+            labels.get(LABEL_DIGEST) or meta.get("digest"),
             detail,
             facts={"host_port": port, "docker": True, "healthy": bool(app) and app in running},
         )
