@@ -36,6 +36,10 @@ def json_printed() -> bool:
     return _json_printed
 
 
+def json_mode() -> bool:
+    return _json_mode
+
+
 def _on_github() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 

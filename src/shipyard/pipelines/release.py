@@ -105,8 +105,17 @@ class ReleaseResult:
             "seconds": round(self.seconds, 2),
             "steps": self.steps.as_list() if self.steps else [],
             "error": message,
+            "exit_code": self.exit_code(),
             "serving": self.state.deploy.serving if self.state and self.state.deploy else None,
         }
+
+    def exit_code(self) -> int:
+        """The exit code `inv release` ends with for this result."""
+        if self.error is None:
+            return 0
+        if isinstance(self.error, ShipyardError):
+            return self.error.exit_code
+        return 130 if interrupts.is_interrupt(self.error) else 1
 
 
 def _order(opts: ReleaseOptions) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.exceptions import Exit
@@ -72,12 +72,13 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
             try:
                 return fn(c, *a, **kw)
             except ShipyardError as exc:
-                _json_failure(exc, bool(kw.get("json")), console)
+                _json_failure(console, exc.one_line(), exc.exit_code, exc.result)
                 console.error(exc.one_line())
                 if _debug_wanted(kw):
                     raise
                 raise Exit(code=exc.exit_code) from None
             except (KeyboardInterrupt, _Terminated):
+                _json_failure(console, "interrupted", 130)
                 console.error("interrupted")
                 raise Exit(code=130) from None
             except Exit:
@@ -87,10 +88,12 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
 
                 if _debug_wanted(kw):
                     raise
-                console.error(
+                line = (
                     f"unexpected {type(exc).__name__}: {redact(str(exc))} "
                     "(run again with --debug for the traceback)"
                 )
+                _json_failure(console, line, 1)
+                console.error(line)
                 raise Exit(code=1) from None
 
         import inspect
@@ -102,12 +105,45 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
     return decorate
 
 
-def _json_failure(exc: Any, json_mode: bool, console: Any) -> None:
-    """Under --json a failed rollout still prints one document: outcome, error, what serves."""
-    from shipyard.console import json_printed
+OUTCOME_BY_EXIT_CODE = {1: "failed", 2: "refused", 3: "unknown", 130: "interrupted"}
+
+
+def _json_failure(console: Any, line: str, exit_code: int, result: object = None) -> None:
+    """Under --json every failure still prints one document on stdout: the outcome, the error
+    line, the exit code and, when a rollout observed it, what serves. A task that already
+    printed its document (a release's result carries its own error) adds nothing."""
+    from shipyard.console import json_mode, json_printed
     from shipyard.targets.base import DeployResult
 
-    if json_mode and not json_printed() and isinstance(exc.result, DeployResult):
+    if not json_mode() or json_printed():
+        return
+    document: dict[str, Any] = {
+        "outcome": OUTCOME_BY_EXIT_CODE.get(exit_code, "failed"),
+        "error": line,
+        "exit_code": exit_code,
+    }
+    if isinstance(result, DeployResult):
         from shipyard.operations.deploy import as_json
 
-        console.json({**as_json(exc.result), "error": exc.one_line()})
+        document = {**as_json(result), **document, "outcome": as_json(result)["outcome"]}
+    elif exit_code == 2:
+        document["changed"] = False  # bad input is refused before the first side effect
+    console.json(document)
+
+
+def emit(
+    ctx: Context,
+    *,
+    json: bool,
+    document: Callable[[], Any],
+    human: Callable[[], object],
+    outputs: Mapping[str, Any] | None = None,
+) -> None:
+    """A task's result, one way for every task: the JSON document under --json, else the
+    human form (a table, a line); then the GitHub outputs, which CI reads in either mode."""
+    if json:
+        ctx.console.json(document())
+    else:
+        human()
+    if outputs:
+        ctx.console.set_outputs(outputs)

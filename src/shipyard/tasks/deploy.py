@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.tasks._common import context, shipyard_task
+from shipyard.tasks._common import context, emit, shipyard_task
 
 LOCK_WAIT_HELP = "wait up to SECONDS for another deploy's lock instead of failing at once"
 
@@ -123,20 +123,25 @@ def verify(
         or str(read_current(ctx))
     )
     result = op.run(op.VerifyOptions(target_url, expected), ctx.config.verify, console=ctx.console)
-    if json:
-        ctx.console.json(
-            {
-                "url": result.url,
-                "ok": result.ok,
-                "version": expected,
-                "checks": [c_.__dict__ for c_ in result.checks],
-            }
-        )
-    else:
-        op.show(result, ctx.console, title=f"verify {env} ({target_url})")
+    bad = [c_.name for c_ in result.checks if not c_.ok]
+    failure = VerifyFailed(f"{len(bad)} check(s) NG at {target_url}: {', '.join(bad)}")
+    emit(
+        ctx,
+        json=json,
+        document=lambda: {
+            "url": result.url,
+            "ok": result.ok,
+            "outcome": "succeeded" if result.ok else "failed",
+            "error": "" if result.ok else failure.one_line(),
+            "exit_code": 0 if result.ok else failure.exit_code,
+            "version": expected,
+            "checks": [c_.__dict__ for c_ in result.checks],
+        },
+        human=lambda: op.show(result, ctx.console, title=f"verify {env} ({target_url})"),
+        outputs={"verified": str(result.ok).lower()},
+    )
     if not result.ok:
-        bad = [c_.name for c_ in result.checks if not c_.ok]
-        raise VerifyFailed(f"{len(bad)} check(s) NG at {target_url}: {', '.join(bad)}")
+        raise failure
 
 
 @shipyard_task()

@@ -5,9 +5,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.tasks._common import context, shipyard_task
+from shipyard.tasks._common import context, emit, shipyard_task
+
+if TYPE_CHECKING:
+    from shipyard.context import Context
+    from shipyard.operations.push import PushResult
+    from shipyard.operations.version import VersionResult
 
 REPOSITORY_HELP = "image repository (overrides ECR_REPOSITORY and the config's image.repository)"
 
@@ -46,20 +51,25 @@ def version(
     if result.plan:
         result.plan.show(ctx.console)
         return
-    if json:
-        ctx.console.json(
-            {
-                "previous": str(result.previous),
-                "version": str(result.version),
-                "written": result.written,
-            }
-        )
-    elif print or result.previous == result.version:
+    emit(
+        ctx,
+        json=json,
+        document=lambda: {
+            "previous": str(result.previous),
+            "version": str(result.version),
+            "written": result.written,
+        },
+        human=lambda: _show_version(ctx, result, print_only=print),
+        outputs={"version": str(result.version)},
+    )
+
+
+def _show_version(ctx: Context, result: VersionResult, *, print_only: bool) -> None:
+    if print_only or result.previous == result.version:
         ctx.console.line(str(result.version))
     else:
         ctx.console.line(f"{result.previous} -> {result.version}")
         ctx.console.progress(f"written to {result.file.name}")
-    ctx.console.set_outputs({"version": str(result.version)})
 
 
 @shipyard_task(
@@ -100,32 +110,32 @@ def build(
     if result.plan:
         result.plan.show(ctx.console)
         return
-    if json:
-        ctx.console.json(
-            {
-                "image": result.image,
-                "image_id": result.image_id,
-                "version": result.version,
-                "revision": result.revision,
-                "cache_from": list(result.request.cache_from),
-                "seconds": round(result.seconds, 2),
-            }
-        )
-        return
-    ctx.console.table(
-        ["image", "id", "version", "revision", "time"],
-        [
+    emit(
+        ctx,
+        json=json,
+        document=lambda: {
+            "image": result.image,
+            "image_id": result.image_id,
+            "version": result.version,
+            "revision": result.revision,
+            "cache_from": list(result.request.cache_from),
+            "seconds": round(result.seconds, 2),
+        },
+        human=lambda: ctx.console.table(
+            ["image", "id", "version", "revision", "time"],
             [
-                result.image,
-                result.image_id.removeprefix("sha256:")[:12],
-                result.version,
-                result.revision[:7],
-                f"{result.seconds:.1f}s",
-            ]
-        ],
-        title="build",
+                [
+                    result.image,
+                    result.image_id.removeprefix("sha256:")[:12],
+                    result.version,
+                    result.revision[:7],
+                    f"{result.seconds:.1f}s",
+                ]
+            ],
+            title="build",
+        ),
+        outputs={"image": result.image, "version": result.version},
     )
-    ctx.console.set_outputs({"image": result.image, "version": result.version})
 
 
 @shipyard_task(
@@ -153,12 +163,19 @@ def tag(
     if result.plan:
         result.plan.show(ctx.console)
         return
-    if json:
-        ctx.console.json(
-            {"source": result.source, "tags": list(result.refs), "notes": list(result.notes)}
-        )
-        return
-    ctx.console.table(["tag", "from"], [[r, result.source] for r in result.refs], title="tag")
+    emit(
+        ctx,
+        json=json,
+        document=lambda: {
+            "source": result.source,
+            "tags": list(result.refs),
+            "notes": list(result.notes),
+        },
+        human=lambda: ctx.console.table(
+            ["tag", "from"], [[r, result.source] for r in result.refs], title="tag"
+        ),
+        outputs={"tags": ",".join(result.refs)},
+    )
 
 
 @shipyard_task(
@@ -186,21 +203,23 @@ def push(
     if result.plan:
         result.plan.show(ctx.console)
         return
-    if json:
-        ctx.console.json(
-            {
-                "digest": result.digest,
-                "repository": result.repository,
-                "tags": [
-                    {"ref": t.ref, "digest": t.digest, "skipped": t.skipped} for t in result.tags
-                ],
-            }
-        )
-        return
+    emit(
+        ctx,
+        json=json,
+        document=lambda: {
+            "digest": result.digest,
+            "repository": result.repository,
+            "tags": [{"ref": t.ref, "digest": t.digest, "skipped": t.skipped} for t in result.tags],
+        },
+        human=lambda: _show_push(ctx, result),
+        outputs={"digest": result.digest, "image": result.pinned},
+    )
+
+
+def _show_push(ctx: Context, result: PushResult) -> None:
     ctx.console.table(
         ["tag", "digest", "pushed"],
         [[t.ref, t.digest, "skipped (unchanged)" if t.skipped else "yes"] for t in result.tags],
         title="push",
     )
     ctx.console.line(f"digest: {result.digest}")
-    ctx.console.set_outputs({"digest": result.digest, "image": result.pinned})
