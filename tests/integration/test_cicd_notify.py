@@ -203,12 +203,34 @@ def test_invalid_token_is_explained(tmp_path: Path, slack_server: FakeSlack) -> 
     assert BOT_TOKEN not in out.getvalue() + err.getvalue()
 
 
-def test_missing_secret_is_a_warning_too(tmp_path: Path) -> None:
+def test_an_unset_webhook_variable_turns_slack_off_with_one_info_line(tmp_path: Path) -> None:
     cfg = NotifyConfig(slack=SlackConfig(webhook_url=SecretRef(env="SLACK_WEBHOOK_URL")))
+    ctx, out, err = make_ctx(tmp_path, cfg, {})
+
+    for event in ("start", "success", "failure"):
+        assert notify(ctx, event, INFO) == []  # type: ignore[arg-type]
+    assert out.getvalue() == "notifications: slack is off (SLACK_WEBHOOK_URL is not set)\n"
+    assert err.getvalue() == ""  # not a warning: an unset webhook is a choice
+
+
+def test_a_missing_secret_file_is_a_warning(tmp_path: Path) -> None:
+    cfg = NotifyConfig(slack=SlackConfig(webhook_url=SecretRef(file=str(tmp_path / "nope"))))
     ctx, _, err = make_ctx(tmp_path, cfg, {})
 
     assert notify(ctx, "start", INFO) == []
-    assert "SLACK_WEBHOOK_URL is not set" in err.getvalue()
+    assert "slack notification not sent" in err.getvalue()
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_the_aws_environments_wire_slack_to_the_workflow_secret(environment: str) -> None:
+    from shipyard.config import load_config
+    from tests.conftest import REPO
+
+    slack = load_config(environment, root=REPO).notify.slack
+    assert slack is not None
+    assert slack.webhook_url == SecretRef(env="SLACK_WEBHOOK_URL")
+    workflow = (REPO / ".github" / "workflows" / "gamepulse-ci-cd.yml").read_text()
+    assert "SLACK_WEBHOOK_URL: ${{ secrets.SLACK_WEBHOOK_URL }}" in workflow
 
 
 def test_events_filter_and_no_channels(tmp_path: Path, slack_server: FakeSlack) -> None:
