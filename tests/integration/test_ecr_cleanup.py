@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from shipyard.errors import UsageError
+from shipyard.errors import AwsError
 from shipyard.operations import ecr_cleanup
 from shipyard.operations.ecr_cleanup import EcrCleanupOptions
 from tests.conftest import MotoServer, Project
 from tests.integration.ecr_helpers import SERVER, Captured, ecr_context, put
+from tests.support.aws_faults import DeniedFor
 
 
 @dataclass
@@ -157,20 +158,36 @@ def test_young_untagged_and_prerelease_images_stay(project: Project, aws: MotoSe
     assert len(result.deleted) == 60 - 10 - 2
 
 
-def test_a_missing_ecs_service_stops_the_cleanup(project: Project, aws: MotoServer) -> None:
+def test_a_service_not_created_yet_runs_nothing_and_the_cleanup_goes_on(
+    project: Project, aws: MotoServer
+) -> None:
     ctx = ecr_context(project.path)
-    populate(ctx, project.repository, production=False, releases=30, untagged=5, prereleases=5)
-    before = digests(ctx, project.repository)
-    with pytest.raises(UsageError, match="gamepulse-production") as err:
-        ecr_cleanup.run(ctx, EcrCleanupOptions(keep_releases=10, untagged_days=0))
-    assert "cannot tell what is deployed" in err.value.message
-    assert digests(ctx, project.repository) == before
-    result = ecr_cleanup.run(
-        ecr_context(project.path),
-        EcrCleanupOptions(keep_releases=10, untagged_days=0, allow_missing_services=True),
-    )
-    assert result.warnings
+    images = populate(ctx, project.repository, production=False, releases=30, prereleases=0)
+    result = ecr_cleanup.run(ctx, EcrCleanupOptions(keep_releases=10, untagged_days=0))
     assert result.ok
+    (warning,) = result.warnings
+    assert "environment production: service gamepulse-production" in warning
+    assert "nothing is deployed there" in warning
+    left = digests(ctx, project.repository)
+    assert images.deployed["staging by tag"] in left  # staging's live image is never deleted
+    assert {images.releases[f"0.0.{n}"] for n in range(21, 31)} <= left
+
+
+def test_a_service_that_cannot_be_read_refuses_the_cleanup(
+    project: Project, aws: MotoServer
+) -> None:
+    ctx = ecr_context(project.path)
+    populate(ctx, project.repository, releases=30, untagged=5, prereleases=5)
+    before = digests(ctx, project.repository)
+    ecs = ctx.aws.client("ecs")
+    ecs.meta.events.register_first(
+        "before-call.ecs.DescribeServices", DeniedFor("gamepulse-production")
+    )
+    with pytest.raises(AwsError, match="nothing is deleted") as err:
+        ecr_cleanup.run(ctx, EcrCleanupOptions(keep_releases=10, untagged_days=0))
+    assert "cannot tell what environment production runs" in err.value.message
+    assert "access denied" in err.value.message
+    assert digests(ctx, project.repository) == before
 
 
 # -- Stubber: paging (moto returns one page) and ECR's own refusal ------------------------------

@@ -44,7 +44,6 @@ class EcrCleanupOptions:
     untagged_days: int | None = None  # default: cleanup.untagged_days
     # A configured ECS service that does not exist normally stops the cleanup: a typo in a
     # cluster name must not make deployed images look unused.
-    allow_missing_services: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,11 +178,12 @@ def index_children(manifest: Mapping[str, Any]) -> list[str]:
 # -- what is deployed ---------------------------------------------------------------------------
 
 
-def deployed_images(
-    ctx: Context, *, allow_missing: bool = False
-) -> tuple[list[DeployedImage], list[str]]:
+def deployed_images(ctx: Context) -> tuple[list[DeployedImage], list[str]]:
     """Images deployed by every environment that targets ECS, read live from ECS.
-    Returns (images, warnings); raises when an environment cannot be read."""
+
+    Returns (images, warnings). A cluster or service that does not exist yet (production
+    before its first deploy) runs nothing: a warning, not a refusal. One that cannot be read
+    (permissions, throttling) raises, so nothing is deleted on a guess."""
     from shipyard.adapters.aws import AwsClients
     from shipyard.config.loader import known_environments, load_config
 
@@ -203,15 +203,11 @@ def deployed_images(
             clients[key] = ctx.aws if cfg.aws == ctx.config.aws else AwsClients(cfg.aws)
         images, missing = _environment_images(cfg, clients[key])
         found.extend(images)
-        for what in missing:
-            message = f"environment {name}: {what} does not exist, so nothing is deployed there"
-            if not allow_missing:
-                raise UsageError(
-                    f"cannot tell what is deployed: {message}",
-                    hint="fix the target in deploy/environments/"
-                    f"{name}.toml, or pass allow_missing_services when it is truly not created yet",
-                )
-            warnings.append(message)
+        warnings.extend(
+            f"environment {name}: {what} does not exist, so nothing is deployed there "
+            f"(if it should, check the target in deploy/environments/{name}.toml)"
+            for what in missing
+        )
     return found, warnings
 
 
@@ -353,9 +349,7 @@ def run(ctx: Context, opts: EcrCleanupOptions) -> EcrCleanupResult:
     ctx.console.progress(f"listing images of {registry.server}/{name}")
     images = list(registry.iter_images(name))
     ctx.console.progress("reading what every ECS environment runs")
-    deployed_all, warnings = deployed_images(
-        ctx, allow_missing=opts.allow_missing_services or opts.dry_run
-    )
+    deployed_all, warnings = deployed_images(ctx)
     deployed = [d for d in deployed_all if _ours(d, name)]
     decide = functools.partial(
         rules,
@@ -364,8 +358,6 @@ def run(ctx: Context, opts: EcrCleanupOptions) -> EcrCleanupResult:
         deployed_tags={d.tag for d in deployed if d.tag and not d.digest},
     )
     decisions = _with_platform_images(decide, registry, name)
-    if not opts.allow_missing_services and opts.dry_run and warnings:
-        warnings = [*warnings, "a real run refuses to delete while a configured service is missing"]
     doomed = [d.image.digest for d in decisions if not d.keep]
     result = EcrCleanupResult(
         repository=f"{registry.server}/{name}",
