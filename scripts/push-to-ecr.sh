@@ -11,6 +11,10 @@
 # STS), ECR_REPOSITORY (default: image.repository in deploy/shipyard.toml, i.e. gamepulse),
 # SHIPYARD_ENV (default staging): the environment whose ECR settings apply.
 set -euo pipefail
+SELF=$(realpath "${BASH_SOURCE[0]}")
+cd "$(dirname "$SELF")/.."
+INV=inv
+[ -x .venv/bin/inv ] && INV=.venv/bin/inv
 
 USAGE="usage: $0 [--version X.Y.Z] [--multi-arch] [--latest] [--scan] [--dry-run] [--help]"
 
@@ -44,7 +48,7 @@ while [ $# -gt 0 ]; do
     --dry-run) dry_run=true; shift ;;
     -h | --help)
       echo "$USAGE"
-      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,12p' "$SELF" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *) usage_error "unknown option: $1" ;;
@@ -64,7 +68,7 @@ fi
 
 step() {
   echo "==> inv $*" >&2
-  inv "$@"
+  "$INV" "$@"
 }
 
 # 1. the repository (created when missing; tag mutability checked against --latest)
@@ -74,11 +78,11 @@ step ecr-repo "${common[@]}" "${latest_flag[@]}"
 if [ -n "$version" ]; then
   step version "${common[@]}" --set "$version"
 elif $dry_run; then
-  version="$(inv version --env "$env_name" --bump patch --print)"
+  version="$("$INV" version --env "$env_name" --bump patch --print)"
   step version "${common[@]}" --bump patch
 else
   step version "${common[@]}" --bump patch
-  version="$(inv version --env "$env_name")"
+  version="$("$INV" version --env "$env_name")"
 fi
 echo "==> version $version" >&2
 

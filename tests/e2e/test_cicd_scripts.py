@@ -106,3 +106,49 @@ def test_rollback_script_passes_the_environment_and_flags(project: Project) -> N
     assert proc.returncode == 2
     assert "unknown environment 'nowhere'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# The seeds' scripts right after scripts/bootstrap.sh: no activated venv, any directory.
+BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expect"),
+    [
+        ("push-to-ecr.sh", ("--dry-run", "--version", "1.2.3"), "1.2.3"),
+        ("setup-cicd.sh", ("--repo", "acme/gamepulse", "--dry-run"), "acme/gamepulse"),
+        ("verify-deployment.sh", ("nowhere",), "unknown environment 'nowhere'"),
+        ("rollback.sh", ("nowhere", "--dry-run"), "unknown environment 'nowhere'"),
+    ],
+)
+def test_scripts_run_without_an_activated_venv_from_any_directory(
+    project: Project,
+    aws: MotoServer,
+    tmp_path: Any,
+    script: str,
+    args: tuple[str, ...],
+    expect: str,
+) -> None:
+    assert (REPO / ".venv" / "bin" / "inv").is_file()  # what scripts/bootstrap.sh leaves
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run(
+        [str(REPO / "scripts" / script), *args],
+        cwd=elsewhere,
+        env={
+            **project.env,
+            **aws.env(),
+            "AWS_ACCOUNT_ID": "123456789012",
+            "PATH": BARE_PATH,
+            "SHIPYARD_ROOT": str(project.path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = proc.stdout + proc.stderr
+    assert "command not found" not in output
+    assert "Traceback" not in output
+    assert expect in output
+    assert proc.returncode in (0, 2), output

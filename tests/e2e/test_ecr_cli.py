@@ -25,7 +25,7 @@ def script(
     return subprocess.run(
         [str(SCRIPT), *args],
         cwd=project.path,
-        env={**project.env, **moto_env, **env},
+        env={**project.env, **moto_env, "SHIPYARD_ROOT": str(project.path), **env},
         capture_output=True,
         text=True,
         timeout=180,
