@@ -4,9 +4,12 @@ machine has no network beyond the package registries, and the suite must stay fa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nox
+from tabulate import tabulate
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.default_venv_backend = "none"
@@ -45,10 +48,54 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "--strict", "src")
 
 
+REPORTS = ROOT / "reports"
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit, integration (real engine, registry, nginx, moto server) and e2e (CLI) tests."""
-    session.run("pytest", "-n", "2", "--dist", "loadgroup", *session.posargs)
+    """Unit, integration (real engine, registry, nginx, moto server) and e2e (CLI) tests, with
+    coverage (terminal total, reports/coverage.xml) and a JUnit report (reports/junit.xml);
+    under GitHub Actions the job summary gets the counts and the coverage total."""
+    REPORTS.mkdir(exist_ok=True)
+    for stale in REPORTS.glob(".coverage*"):
+        stale.unlink()
+    try:
+        session.run(
+            "pytest",
+            "-n",
+            "2",
+            "--dist",
+            "loadgroup",
+            "--cov",
+            "--cov-report=term:skip-covered",
+            f"--cov-report=xml:{REPORTS / 'coverage.xml'}",
+            f"--junitxml={REPORTS / 'junit.xml'}",
+            *session.posargs,
+        )
+    finally:
+        summary = test_summary(REPORTS / "junit.xml", REPORTS / "coverage.xml")
+        session.log(summary.splitlines()[-1] if summary else "no test report was written")
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary and os.environ.get("GITHUB_ACTIONS") == "true" and step_summary:
+            with Path(step_summary).open("a", encoding="utf-8") as fh:
+                fh.write(summary + "\n")
+
+
+def test_summary(junit: Path, coverage: Path) -> str:
+    """A markdown table of the JUnit counts and the coverage total, for the job summary."""
+    if not junit.is_file():
+        return ""
+    suites = ElementTree.parse(junit).getroot()
+    totals = {key: 0 for key in ("tests", "failures", "errors", "skipped")}
+    for suite in suites.iter("testsuite"):
+        for key in totals:
+            totals[key] += int(suite.get(key, "0"))
+    passed = totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"]
+    rate = ElementTree.parse(coverage).getroot().get("line-rate") if coverage.is_file() else None
+    covered = f"{float(rate) * 100:.1f} %" if rate is not None else "not measured"
+    row = [passed, totals["failures"], totals["errors"], totals["skipped"], covered]
+    headers = ["passed", "failed", "errors", "skipped", "coverage"]
+    return "### tests\n\n" + tabulate([row], headers=headers, tablefmt="github")
 
 
 @nox.session
