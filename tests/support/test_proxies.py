@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.proxies import TcpProxy, UnixSocketProxy
 
-BASE_IMAGE = "shipyard/busybox:1.35.0"  # made by scripts/bootstrap.sh, as the app's FROM
+BASE_IMAGE = "localhost/shipyard/busybox:1.35.0"  # made by scripts/bootstrap.sh, as the app's FROM
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
