@@ -71,13 +71,40 @@ def test_jobs_follow_the_gamepulse_plan(flow: dict[str, Any]) -> None:
     assert flow["jobs"]["summary"]["if"] == "always()"
 
 
-def test_every_run_step_is_one_inv_or_nox_line(flow: dict[str, Any]) -> None:
+def test_every_run_step_is_one_inv_nox_or_bootstrap_line(flow: dict[str, Any]) -> None:
     bad = [
         (job, run)
         for job, run in run_lines(flow)
-        if "\n" in run.strip() or not run.startswith(("inv ", "nox "))
+        if "\n" in run.strip()
+        or not (run.startswith(("inv ", "nox ")) or run.strip() == "scripts/bootstrap.sh")
     ]
-    assert not bad, f"run steps that are not a single inv/nox line: {bad}"
+    assert not bad, f"run steps that are not a single inv/nox/bootstrap line: {bad}"
+
+
+def test_every_job_runs_on_a_github_hosted_runner(flow: dict[str, Any]) -> None:
+    assert {name: job["runs-on"] for name, job in flow["jobs"].items()} == {
+        name: "ubuntu-latest" for name in flow["jobs"]
+    }
+
+
+def test_every_job_that_runs_shipyard_bootstraps_first(flow: dict[str, Any]) -> None:
+    for name, job in flow["jobs"].items():
+        runs = [step["run"].strip() for step in job["steps"] if "run" in step]
+        if runs:
+            assert runs[0] == "scripts/bootstrap.sh", name
+            assert runs.count("scripts/bootstrap.sh") == 1, name
+
+
+def test_nothing_is_suppressed_and_nothing_is_pip_installed_outside_bootstrap() -> None:
+    text = WORKFLOW.read_text()
+    assert "zizmor: ignore" not in text
+    assert "pip-install" not in text
+
+
+def test_the_test_job_keeps_junit_and_coverage_reports(flow: dict[str, Any]) -> None:
+    (upload,) = [s for s in flow["jobs"]["test"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert upload["if"] == "always()"
+    assert upload["with"]["path"].split() == ["reports/junit.xml", "reports/coverage.xml"]
 
 
 def test_no_expression_inside_run(flow: dict[str, Any]) -> None:
@@ -172,6 +199,8 @@ def test_every_inv_and_nox_line_names_real_tasks_flags_and_sessions(flow: dict[s
     problems = []
     for job, run in run_lines(flow):
         argv = shlex.split(run)
+        if argv == ["scripts/bootstrap.sh"]:
+            continue
         if argv[0] == "nox":
             if argv[2] not in sessions:
                 problems.append(f"{job}: nox session {argv[2]!r} is not in noxfile.py")
@@ -202,3 +231,21 @@ def test_actionlint_and_zizmor_find_nothing() -> None:
     )
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "No findings to report" in audit.stdout + audit.stderr
+
+
+def test_every_base_image_is_made_by_bootstrap_or_pinned_by_digest() -> None:
+    """A hosted build job must never pull a name that only exists where bootstrap made it:
+    `localhost/…` resolves only to the local image store (bootstrap makes it in the job),
+    anything else must be pinned by digest."""
+    bootstrap = (REPO / "scripts" / "bootstrap.sh").read_text()
+    for dockerfile in REPO.rglob("Dockerfile*"):
+        if ".venv" in dockerfile.parts:
+            continue
+        for line in dockerfile.read_text().splitlines():
+            if not line.upper().startswith("FROM "):
+                continue
+            image = line.split()[1]
+            if image.startswith("localhost/"):
+                assert f"BASE_IMAGE={image}" in bootstrap, (dockerfile, image)
+            else:
+                assert "@sha256:" in image, (dockerfile, image)

@@ -1,0 +1,45 @@
+"""Every `docs/…` path that any tracked file names exists, so a pointer in the workflow, a
+script, an error hint or the README never leads nowhere."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from tests.conftest import REPO
+
+DOC_PATH = re.compile(r"(?<![\w/.-])docs/[\w./-]*\w")
+
+
+def _tracked_text_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return [name for name in listed if (REPO / name).is_file()]
+
+
+def test_every_named_docs_path_exists() -> None:
+    missing: list[str] = []
+    for name in _tracked_text_files():
+        try:
+            text = (REPO / name).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        for match in DOC_PATH.finditer(text):
+            target = match.group(0).split("#", 1)[0]
+            if not (REPO / target).exists():
+                missing.append(f"{name}: {target}")
+    assert not missing, "paths under docs/ that do not exist:\n" + "\n".join(sorted(set(missing)))
+
+
+def test_the_ci_cd_guide_is_one_of_them() -> None:
+    names = {
+        m.group(0)
+        for n in _tracked_text_files()
+        for m in DOC_PATH.finditer((REPO / n).read_text(encoding="utf-8", errors="replace"))
+    }
+    assert "docs/cicd.md" in names
