@@ -31,16 +31,39 @@ def test_each_script_only_calls_inv(script: str, task: str) -> None:
         for line in path.read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
+    code = _without_the_environment_guard(code)
     commands = [line for line in code if re.search(r"\b(inv|INV)\b", line) and "exec" in line]
     assert commands == [
         f'exec "$INV" {task}' + (' --env "$ENV_NAME"' if task != "setup-cicd" else "") + ' "$@"'
     ]
     # nothing else runs: only the shell set-up, the cd to the root and choosing inv
     allowed = re.compile(
-        r'^(#!|set -euo pipefail|cd "\$\(dirname|ENV_NAME=|\[ \$# -gt 0 \] && shift|INV=inv'
+        r'^(#!|set -euo pipefail|cd "\$\(dirname|ENV_NAME=|\[ \$# -gt 0 \] && shift|shift$|INV=inv'
         r'|\[ -x \.venv/bin/inv \] && INV=|exec "\$INV")'
     )
     assert [line for line in code if not allowed.match(line)] == []
+
+
+def _without_the_environment_guard(code: list[str]) -> list[str]:
+    """rollback.sh refuses to guess the environment: its guard block lists the choices."""
+    if "if [ $# -eq 0 ]" not in "\n".join(code):
+        return code
+    start = next(i for i, line in enumerate(code) if line.startswith("if [ $# -eq 0 ]"))
+    end = code.index("fi", start)
+    return code[:start] + code[end + 1 :]
+
+
+def test_rollback_without_an_environment_names_them_and_changes_nothing(
+    project: Project,
+) -> None:
+    for args in ((), ("--dry-run",), ("--to", "1.2.3")):
+        proc = run_script("rollback.sh", project, *args, env={})
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip() == (
+            "error: name the environment to roll back, one of: local, production, staging "
+            f"(e.g. {REPO / 'scripts' / 'rollback.sh'} staging)"
+        )
+        assert proc.stdout == ""
 
 
 def run_script(
