@@ -80,11 +80,16 @@ def run_script(
 
 
 def test_setup_cicd_script_runs_the_task(project: Project, aws: MotoServer) -> None:
-    proc = run_script("setup-cicd.sh", project, "--repo", "acme/gamepulse", "--json", env=aws.env())
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["role_arn"] == (
-        "arn:aws:iam::123456789012:role/shipyard-github-actions"
+    proc = run_script(
+        "setup-cicd.sh",
+        project,
+        *("--repo", "acme/gamepulse", "--environments", "staging", "--json"),
+        env=aws.env(),
     )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["roles"] == {
+        "staging": "arn:aws:iam::123456789012:role/gamepulse-staging-deploy"
+    }
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shipyard.adapters.http import get
+from shipyard.config.targets import ECS_HOOKS
 from shipyard.context import Context
 from shipyard.errors import Interrupted, LockHeld, RolledBack, StateUnknown
 from shipyard.rollout import api
@@ -179,7 +180,9 @@ def deploy(ctx: Context, clock: FakeClock, **opts: Any) -> DeployResult:
 
 
 def test_codedeploy_lifecycle_runs_to_succeeded(tmp_path: Path, creds: None, site: Site) -> None:
-    ctx, out = make_ctx(tmp_path, "production", site.url)
+    # hooks come from config only (the AppSpec template names none); listed out of order
+    hooks = {h: f"gamepulse-production-{h.lower()}" for h in reversed(ECS_HOOKS)}
+    ctx, out = make_ctx(tmp_path, "production", site.url, **{"target.codedeploy.hooks": hooks})
     clock = FakeClock()
     with BlueGreen(ctx) as stubs:
         stubs.start()

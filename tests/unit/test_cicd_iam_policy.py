@@ -1,4 +1,5 @@
-"""deploy/iam/github-actions-policy.json allows exactly what shipyard calls in CI, nothing more.
+"""deploy/iam/github-actions-policy.json allows exactly what shipyard calls in CI, nothing more,
+and each environment's rendering of it names only that environment.
 
 The set of AWS operations is derived statically from src/shipyard: every method call (and
 get_paginator/get_waiter name) that is an operation of a service the code creates a client
@@ -6,8 +7,8 @@ for, mapped to its IAM action through botocore's own service model. Where a meth
 in several of those services, the enclosing `translate_errors("svc:Op …")` label, then a client
 created in the same function, then one created in the same module decides.
 
-Admin-time code is left out on purpose: operations/setup_cicd.py and operations/doctor.py run
-with an administrator's credentials (they create the role this policy belongs to), never in CI.
+Admin-time code is derived separately and kept out on purpose: setup-cicd and doctor (and the
+adapters only they use) run with an administrator's credentials, never in CI.
 """
 
 from __future__ import annotations
@@ -18,17 +19,22 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.conftest import REPO
 
 SRC = REPO / "src" / "shipyard"
 POLICY = REPO / "deploy" / "iam" / "github-actions-policy.json"
-TRUST = REPO / "deploy" / "iam" / "trust-policy.json"
-ADMIN_TIME = {"operations/setup_cicd.py", "operations/doctor.py"}
+ADMIN_TIME = {
+    "operations/setup_cicd.py",
+    "operations/setup_cicd_policy.py",
+    "operations/setup_cicd_codedeploy.py",
+    "operations/doctor.py",
+    "adapters/codedeploy_setup.py",
+    "adapters/awslambda.py",
+}
+# adapters whose calls are admin-time only: nothing CI runs may import them
+ADMIN_ADAPTERS = {"shipyard.adapters.codedeploy_setup", "shipyard.adapters.awslambda"}
 
 # What shipyard makes happen without a boto3 call of its own: `docker push`/`pull` after the
 # ECR login talk to the registry data plane, which IAM authorises with these actions.
@@ -41,8 +47,14 @@ DOCKER_DATA_PLANE = {
     "ecr:PutImage",
     "ecr:UploadLayerPart",
 }
-# RegisterTaskDefinition with taskRoleArn/executionRoleArn is authorised as iam:PassRole.
-IMPLIED = {"iam:PassRole"}
+# RegisterTaskDefinition with taskRoleArn/executionRoleArn is authorised as iam:PassRole;
+# CreateDeployment also as GetDeploymentConfig (on the deployment config it names) and as
+# RegisterApplicationRevision (its AppSpec content becomes a revision of the application).
+IMPLIED = {
+    "iam:PassRole",
+    "codedeploy:GetDeploymentConfig",
+    "codedeploy:RegisterApplicationRevision",
+}
 # IAM's prefix where it differs from botocore's signing name
 IAM_PREFIX = {"monitoring": "cloudwatch"}
 
@@ -73,10 +85,11 @@ def service_models(names: frozenset[str]) -> dict[str, ServiceModel]:
     return models
 
 
-def _modules() -> Iterator[tuple[str, ast.Module]]:
+def _modules(admin: bool = False) -> Iterator[tuple[str, ast.Module]]:
+    """CI-time modules, or with `admin` the admin-time ones."""
     for path in sorted(SRC.rglob("*.py")):
         rel = str(path.relative_to(SRC))
-        if rel not in ADMIN_TIME:
+        if (rel in ADMIN_TIME) == admin:
             yield rel, ast.parse(path.read_text())
 
 
@@ -164,9 +177,11 @@ class _Collector(ast.NodeVisitor):
             self.found[f"{model.prefix}:{operation}"].append(f"{self.rel}:{node.lineno}")
 
 
-def derived_actions() -> dict[str, list[str]]:
-    """IAM action -> where in src/shipyard it is called."""
-    modules = list(_modules())
+@cache
+def derived_actions(admin: bool = False) -> dict[str, list[str]]:
+    """IAM action -> where in src/shipyard it is called (in CI, or with `admin` by setup-cicd
+    and doctor)."""
+    modules = list(_modules(admin))
     services = frozenset(set().union(*(_created_services(tree) for _, tree in modules)))
     models = service_models(services)
     found: dict[str, list[str]] = defaultdict(list)
@@ -209,8 +224,41 @@ def test_the_derivation_sees_known_calls() -> None:
     assert "ecr:PutImage" in derived
     assert any("pipelines/promote.py" in p for p in derived["ecr:BatchGetImage"])
     assert "sns:Publish" in derived
+    # the deploy's own CodeDeploy calls are CI-time
+    assert {"codedeploy:CreateDeployment", "codedeploy:StopDeployment"} <= set(derived)
     # setup-cicd's IAM calls are admin-time and must not leak into the CI policy
     assert not [a for a in derived if a.startswith("iam:")]
+
+
+def test_admin_time_calls_are_derived_and_kept_out_of_the_ci_policy() -> None:
+    admin = derived_actions(admin=True)
+    assert {
+        "lambda:GetFunction",
+        "codedeploy:CreateApplication",
+        "codedeploy:CreateDeploymentGroup",
+        "codedeploy:GetApplication",
+        "codedeploy:GetDeploymentGroup",
+        "iam:CreateRole",
+        "iam:CreatePolicy",
+        "dynamodb:CreateTable",
+    } <= set(admin)
+    ci = set(derived_actions()) | DOCKER_DATA_PLANE | IMPLIED
+    leaked = (set(admin) - ci) & allowed_actions(json.loads(POLICY.read_text()))
+    assert leaked == set(), f"admin-time actions in the CI policy: {sorted(leaked)}"
+
+
+def test_admin_time_adapters_are_used_by_admin_time_code_only() -> None:
+    users = []
+    for rel, tree in _modules():
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if set(names) & ADMIN_ADAPTERS:
+                users.append(f"{rel}:{node.lineno}")
+    assert users == [], f"CI-time code imports admin-time adapters: {users}"
 
 
 def test_no_wildcards_and_no_managed_full_access() -> None:
@@ -218,52 +266,3 @@ def test_no_wildcards_and_no_managed_full_access() -> None:
     assert "FullAccess" not in text
     for action in allowed_actions(json.loads(text)):
         assert "*" not in action, action
-
-
-def test_pass_role_is_limited_to_the_task_roles_and_ecs() -> None:
-    policy = json.loads(POLICY.read_text())
-    (statement,) = [s for s in policy["Statement"] if "iam:PassRole" in s["Action"]]
-    assert statement["Action"] == ["iam:PassRole"]
-    assert sorted(statement["Resource"]) == [
-        "arn:aws:iam::{{account_id}}:role/{{project}}-ecs-execution",
-        "arn:aws:iam::{{account_id}}:role/{{project}}-ecs-task",
-    ]
-    assert statement["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-    }
-
-
-def test_trust_policy_pins_audience_repository_and_environment() -> None:
-    (statement,) = json.loads(TRUST.read_text())["Statement"]
-    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-    assert statement["Principal"]["Federated"].endswith(
-        ":oidc-provider/token.actions.githubusercontent.com"
-    )
-    equals = statement["Condition"]["StringEquals"]
-    assert equals["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-    subs = equals["token.actions.githubusercontent.com:sub"]
-    assert subs == [
-        "repo:{{github_repository}}:environment:staging",
-        "repo:{{github_repository}}:environment:production",
-    ]
-    # StringLike would allow wildcards; nothing may be matched loosely
-    assert "StringLike" not in statement["Condition"]
-
-
-@pytest.mark.parametrize("path", [POLICY, TRUST])
-def test_rendering_fills_every_placeholder(path: Path) -> None:
-    from shipyard.operations.setup_cicd import PolicyVariables, render
-
-    variables = PolicyVariables(
-        account_id="123456789012",
-        region="ap-northeast-2",
-        repository="gamepulse",
-        cluster="gamepulse-cluster",
-        project="gamepulse",
-        lock_table="shipyard-locks",
-        github_repository="acme/gamepulse",
-        environments=("staging", "production"),
-    )
-    rendered = render(path.read_text(), variables)
-    assert "{{" not in json.dumps(rendered)
-    assert "123456789012" in json.dumps(rendered)

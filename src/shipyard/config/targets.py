@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -101,13 +102,34 @@ class EcsTargetConfig(Section):
         return value
 
 
+LAMBDA_FUNCTION = re.compile(
+    r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$"
+)
+LISTENER_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener/.+$")
+TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:.*:targetgroup/([^/]+)/.+$")
+TARGET_GROUP_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
+IAM_ROLE = re.compile(r"^(arn:aws[a-z-]*:iam::\d{12}:role/)?[\w+=,.@/-]{1,64}$")
+
+
 class CodeDeployConfig(Section):
     application: str
     deployment_group: str
     deployment_config: str = "CodeDeployDefault.ECSAllAtOnce"
-    appspec: str = "deploy/codedeploy/appspec.json"  # template; its Hooks are used unless `hooks`
-    hooks: dict[str, str] | None = None  # hook name -> Lambda function (replaces the template's)
-    termination_wait_minutes: int | None = None  # informational: the group's setting
+    appspec: str = "deploy/codedeploy/appspec.json"  # template: resources only, never Hooks
+    # hook name -> Lambda function name or ARN; none by default, since a hook names a function
+    # that must exist (inv doctor and inv setup-cicd check that it does)
+    hooks: dict[str, str] | None = None
+    # how long the old task set stays after traffic moved (CodeDeploy allows up to two days);
+    # setup-cicd creates the deployment group with it, 5 when unset
+    termination_wait_minutes: int | None = Field(default=None, ge=0, le=2880)
+    # What inv setup-cicd needs to create the deployment group when it does not exist yet:
+    # the role CodeDeploy assumes (AWSCodeDeployRoleForECS attached), ARN or name in this account,
+    service_role: str | None = Field(default=None, pattern=IAM_ROLE.pattern)
+    # the blue and green target groups (names, or ARNs whose names are taken),
+    target_groups: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    # and the listener production traffic comes through; a test listener is optional.
+    prod_listener_arn: str | None = Field(default=None, pattern=LISTENER_ARN.pattern)
+    test_listener_arn: str | None = Field(default=None, pattern=LISTENER_ARN.pattern)
 
     @field_validator("deployment_config")
     @classmethod
@@ -127,12 +149,31 @@ class CodeDeployConfig(Section):
     @field_validator("hooks")
     @classmethod
     def _ecs_hooks(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        for name in value or {}:
+        for name, function in (value or {}).items():
             if name not in ECS_HOOKS:
                 raise ValueError(
                     f"{name!r} is not an ECS lifecycle hook; use {', '.join(ECS_HOOKS)}"
                 )
+            if not LAMBDA_FUNCTION.match(function):
+                raise ValueError(f"{name}: {function!r} is not a Lambda function name or ARN")
         return value
+
+    @field_validator("target_groups")
+    @classmethod
+    def _target_group_names(cls, value: list[str] | None) -> list[str] | None:
+        """CodeDeploy takes target group names; an ARN is accepted and its name used."""
+        if value is None:
+            return None
+        names = []
+        for item in value:
+            arn = TARGET_GROUP_ARN.match(item)
+            name = arn.group(1) if arn else item
+            if not TARGET_GROUP_NAME.match(name):
+                raise ValueError(f"{item!r} is not a target group name or ARN")
+            names.append(name)
+        if names[0] == names[1]:
+            raise ValueError("the blue and green target groups must differ")
+        return names
 
 
 class EcsBlueGreenTargetConfig(EcsTargetConfig):

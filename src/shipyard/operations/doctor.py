@@ -10,8 +10,12 @@ Checks, each OK, NG (with the fix) or SKIP (with why):
   secrets       every secret reference in the config resolves, every secret the task
                 definition names exists
   alarms        every alarm the target watches exists
+  deployment group  blue/green: the CodeDeploy application and each service's deployment
+                group exist and deploy that service
+  hooks         blue/green: every Lambda function target.codedeploy.hooks names exists
 
-Admin-time, like setup-cicd: it reads IAM (iam:GetRole) which the CI policy does not grant.
+Admin-time, like setup-cicd: it reads IAM (iam:GetRole), CodeDeploy's set-up and Lambda
+(lambda:GetFunction), which the CI policy does not grant; CI never runs it.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class Check:
 
 @dataclass(frozen=True)
 class DoctorOptions:
-    role_name: str = "shipyard-github-actions"
+    role_name: str = "{project}-{environment}-deploy"  # as inv setup-cicd names it
     github_repository: str | None = None  # default: $GITHUB_REPOSITORY
 
 
@@ -146,6 +150,8 @@ def run(ctx: Context, opts: DoctorOptions) -> DoctorReport:
     check("log group", lambda: _log_groups(ctx, str(identity["Account"])))
     check("secrets", lambda: _secrets(ctx, str(identity["Account"])))
     check("alarms", lambda: _alarms(ctx))
+    check("deployment group", lambda: _deployment_groups(ctx, opts))
+    check("hooks", lambda: _hooks(ctx))
     return report
 
 
@@ -154,29 +160,31 @@ def _role(ctx: Context, opts: DoctorOptions, identity: dict[str, Any]) -> str:
 
     from shipyard.adapters.aws import error_code, translate_errors
     from shipyard.errors import AwsError
+    from shipyard.operations.setup_cicd_policy import role_name
 
+    name = role_name(opts.role_name, ctx.config.project.name, ctx.environment)
     arn = str(identity["Arn"])
-    if f":assumed-role/{opts.role_name}/" in arn:
-        return f"running as {opts.role_name}"
+    if f":assumed-role/{name}/" in arn:
+        return f"running as {name}"
     repository = opts.github_repository or ctx.environ.get("GITHUB_REPOSITORY")
     if not repository:
-        raise Skip(f"not running as {opts.role_name}; pass --repo owner/name to check its trust")
+        raise Skip(f"not running as {name}; pass --repo owner/name to check its trust")
     try:
-        role = ctx.aws.client("iam").get_role(RoleName=opts.role_name)["Role"]
+        role = ctx.aws.client("iam").get_role(RoleName=name)["Role"]
     except bx.ClientError as exc:
         if error_code(exc) == "NoSuchEntity":
             raise AwsError(
-                f"role {opts.role_name} does not exist",
-                hint=f"run inv setup-cicd --env {ctx.environment} --repo {repository}",
+                f"role {name} does not exist",
+                hint=f"run inv setup-cicd --environments {ctx.environment} --repo {repository}",
             ) from None
-        with translate_errors(f"iam:GetRole {opts.role_name}"):
+        with translate_errors(f"iam:GetRole {name}"):
             raise
     document = role["AssumeRolePolicyDocument"]
     trust = document if isinstance(document, dict) else json.loads(urllib.parse.unquote(document))
     problem = explain_trust(trust, repository, ctx.environment)
     if problem:
         raise AwsError(problem)
-    return f"{opts.role_name} trusts {expected_subject(repository, ctx.environment)}"
+    return f"{name} trusts {expected_subject(repository, ctx.environment)}"
 
 
 def _repository(ctx: Context) -> str:
@@ -294,9 +302,18 @@ def _secrets(ctx: Context, account: str) -> str:
     password = getattr(ctx.config.registry, "password", None)
     if isinstance(password, SecretRef):
         refs.append(("registry.password", password))
-    for _, ref in refs:
-        ctx.secret(ref)  # resolving proves it is readable; the value is never shown
-    seen = [key for key, _ in refs]
+    # a Slack credential from a variable this run lacks turns Slack off, as notify does: the
+    # webhook lives in GitHub's secrets, not on the laptop doctor runs on
+    off = {
+        key: str(ref.env)
+        for key, ref in refs
+        if key.startswith("notify.slack") and ref.env and not ctx.environ.get(ref.env)
+    }
+    seen = []
+    for key, ref in refs:
+        if key not in off:
+            ctx.secret(ref)  # resolving proves it is readable; the value is never shown
+            seen.append(key)
     if ctx.config.target.kind != "local":
         doc = _taskdef(ctx, account)
         for container in doc.get("containerDefinitions", []):
@@ -316,9 +333,10 @@ def _secrets(ctx: Context, account: str) -> str:
                         f"secret {secret['name']}: {source} is neither SSM nor Secrets Manager"
                     )
                 seen.append(f"{container['name']}:{secret['name']}")
+    slack_off = f"slack off here ({', '.join(off.values())} not set)" if off else ""
     if not seen:
-        raise Skip("no secrets configured")
-    return f"{len(seen)} readable: {', '.join(seen)}"
+        raise Skip(slack_off or "no secrets configured")
+    return f"{len(seen)} readable: {', '.join(seen)}" + (f"; {slack_off}" if off else "")
 
 
 def _alarms(ctx: Context) -> str:
@@ -341,3 +359,39 @@ def _alarms(ctx: Context) -> str:
             f"alarm {', '.join(missing)} does not exist", hint="create it or fix target.alarms"
         )
     return ", ".join(f"{a} ({names[a]})" for a in alarms)
+
+
+def _deployment_groups(ctx: Context, opts: DoctorOptions) -> str:
+    from shipyard.errors import AwsError
+    from shipyard.operations import setup_cicd_codedeploy as codedeploy
+
+    if codedeploy.bluegreen(ctx) is None:
+        raise Skip(f"target kind {ctx.config.target.kind}: no CodeDeploy")
+    ok, problems = codedeploy.group_report(ctx)
+    if problems:
+        repository = opts.github_repository or ctx.environ.get("GITHUB_REPOSITORY") or "OWNER/NAME"
+        raise AwsError(
+            "; ".join(problems),
+            hint=f"run inv setup-cicd --environments {ctx.environment} --repo {repository} "
+            "(it creates them from target.codedeploy: service_role, target_groups, "
+            "prod_listener_arn) or fix target.codedeploy.deployment_group",
+        )
+    return ", ".join(ok)
+
+
+def _hooks(ctx: Context) -> str:
+    from shipyard.adapters.codedeploy import hook_order
+    from shipyard.config.targets import ECS_HOOKS
+    from shipyard.errors import AwsError
+    from shipyard.operations import setup_cicd_codedeploy as codedeploy
+
+    target = codedeploy.bluegreen(ctx)
+    if target is None:
+        raise Skip(f"target kind {ctx.config.target.kind}: no CodeDeploy hooks")
+    if not target.codedeploy.hooks:
+        raise Skip("no hooks configured (target.codedeploy.hooks)")
+    absent = codedeploy.missing_hooks(ctx)
+    if absent:
+        raise AwsError(codedeploy.hooks_problem(ctx, absent))
+    hooks = hook_order(target.codedeploy.hooks, ECS_HOOKS)
+    return ", ".join(f"{hook} {function}" for hook, function in hooks.items())

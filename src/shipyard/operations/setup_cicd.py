@@ -1,16 +1,24 @@
 """inv setup-cicd: the AWS side of the GitHub Actions workflow, created or updated idempotently.
 
+For every AWS environment (target kind ecs or ecs-bluegreen) in deploy/environments/, or those
+named with --environments:
+
   1. the GitHub OIDC identity provider (token.actions.githubusercontent.com, audience
-     sts.amazonaws.com),
-  2. the role the workflow assumes, trusting only `repo:<owner>/<name>:environment:<env>`
-     (deploy/iam/trust-policy.json),
-  3. the customer-managed policy attached to it (deploy/iam/github-actions-policy.json), a new
-     default version when the file changed,
-  4. the DynamoDB table of the deploy lock.
+     sts.amazonaws.com), once per account,
+  2. the environment's own role, <project>-<environment>-deploy, trusting only
+     `repo:<owner>/<name>:environment:<environment>` (deploy/iam/trust-policy.json),
+  3. its own customer-managed policy (deploy/iam/github-actions-policy.json rendered for that
+     environment: its service, deployment group, lock item, log groups, secrets and task
+     roles), a new default version when the rendering changed, attached to the role,
+  4. the DynamoDB table of the deploy lock,
+  5. blue/green environments: the CodeDeploy application and deployment group
+     (setup_cicd_codedeploy.py), and a check that every configured hook function exists.
 
 Each is read first and only written when it differs, so a second run changes nothing and says
-so. This runs with an administrator's credentials, once per account: its own IAM calls are
-deliberately NOT in the CI policy.
+so. What it cannot create (a hook's Lambda function, a deployment group without its load
+balancer settings) is named in one line each and the run ends with exit 1. This runs with an
+administrator's credentials, once per account: its own calls are deliberately NOT in the CI
+policy.
 """
 
 from __future__ import annotations
@@ -18,14 +26,21 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.config.targets import LocalTargetConfig
-from shipyard.context import Context
 from shipyard.errors import UsageError
+from shipyard.operations.setup_cicd_policy import PolicyVariables, render, role_name, variables_for
 from shipyard.plan import Plan
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from shipyard.config.model import ShipyardConfig
+    from shipyard.context import Context
+
+__all__ = ["PolicyVariables", "SetupOptions", "SetupResult", "render", "run"]
 
 OIDC_HOST = "token.actions.githubusercontent.com"
 OIDC_URL = f"https://{OIDC_HOST}"
@@ -38,69 +53,63 @@ OIDC_THUMBPRINTS = [
 ]
 POLICY_FILE = "deploy/iam/github-actions-policy.json"
 TRUST_FILE = "deploy/iam/trust-policy.json"
-SUB_KEY = f"{OIDC_HOST}:sub"
 GITHUB_REPO = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
-
-
-@dataclass(frozen=True)
-class PolicyVariables:
-    account_id: str
-    region: str
-    repository: str
-    cluster: str
-    project: str
-    lock_table: str
-    github_repository: str
-    environments: tuple[str, ...] = ("staging", "production")
+NAME_PATTERN = "{project}-{environment}-deploy"
+AWS_KINDS = ("ecs", "ecs-bluegreen")
 
 
 @dataclass(frozen=True)
 class SetupOptions:
     github_repository: str
-    role_name: str = "shipyard-github-actions"
-    policy_name: str = "shipyard-github-actions"
-    environments: tuple[str, ...] = ("staging", "production")
+    role_name: str = NAME_PATTERN  # {project} and {environment} are filled per environment
+    policy_name: str = NAME_PATTERN
     dry_run: bool = False
 
 
 @dataclass(frozen=True)
 class Change:
+    environment: str  # "" for what the environments share (OIDC provider, lock table)
     resource: str
     name: str
-    change: str  # created | updated | unchanged | would create | would update
+    change: str  # create | update | unchanged | would create | would update | missing
     detail: str = ""
+    call: str = ""  # the AWS call that makes (or would make) the change
 
 
 @dataclass
 class SetupResult:
     changes: list[Change] = field(default_factory=list)
-    role_arn: str = ""
+    roles: dict[str, str] = field(default_factory=dict)  # environment -> role ARN
+    problems: list[str] = field(default_factory=list)  # what it cannot do, one line each
     plan: Plan | None = None
 
     @property
     def changed(self) -> bool:
-        return any(c.change != "unchanged" for c in self.changes)
+        return any(c.change not in ("unchanged", "missing") for c in self.changes)
 
 
-def render(text: str, variables: PolicyVariables) -> dict[str, Any]:
-    """Fill {{placeholders}}; the trust policy's `sub` list is rebuilt from the environments."""
-    values = {k: str(v) for k, v in vars(variables).items() if isinstance(v, str)}
+Note = Callable[..., None]
 
-    def fill(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key not in values:
-            raise UsageError(f"unknown placeholder {{{{{key}}}}} in an IAM policy file")
-        return values[key]
 
-    doc: dict[str, Any] = json.loads(re.sub(r"\{\{\s*(\w+)\s*\}\}", fill, text))
-    for statement in doc.get("Statement", []):
-        equals = statement.get("Condition", {}).get("StringEquals", {})
-        if SUB_KEY in equals:
-            equals[SUB_KEY] = [
-                f"repo:{variables.github_repository}:environment:{env}"
-                for env in variables.environments
-            ]
-    return doc
+class _Recorder:
+    """note(resource, name, change, detail="", call="") for one environment."""
+
+    def __init__(self, result: SetupResult, environment: str) -> None:
+        self.result = result
+        self.environment = environment
+
+    def __call__(
+        self, resource: str, name: str, change: str, detail: str = "", call: str = ""
+    ) -> None:
+        self.result.changes.append(Change(self.environment, resource, name, change, detail, call))
+
+
+def aws_environments(root: Path, environ: Mapping[str, str]) -> list[ShipyardConfig]:
+    """Every environment in deploy/environments/ that deploys to AWS, configuration loaded."""
+    from shipyard.config.loader import known_environments, load_config
+
+    configs = [load_config(name, root=root, environ=environ) for name in known_environments(root)]
+    return [cfg for cfg in configs if cfg.target.kind in AWS_KINDS]
 
 
 def _document(value: Any) -> dict[str, Any]:
@@ -112,32 +121,6 @@ def _document(value: Any) -> dict[str, Any]:
 
 def _same(a: Any, b: Any) -> bool:
     return json.dumps(_document(a), sort_keys=True) == json.dumps(_document(b), sort_keys=True)
-
-
-def variables_for(ctx: Context, opts: SetupOptions) -> PolicyVariables:
-    if not GITHUB_REPO.match(opts.github_repository):
-        raise UsageError(
-            f"--repo {opts.github_repository!r} is not owner/name",
-            hint="e.g. --repo acme/gamepulse (the GitHub repository that runs the workflow)",
-        )
-    target = ctx.config.target
-    cluster = None if isinstance(target, LocalTargetConfig) else target.cluster
-    if cluster is None:
-        raise UsageError(
-            f"{ctx.environment} deploys to this machine, not ECS",
-            hint="run inv setup-cicd --env staging (or another AWS environment)",
-        )
-    region = getattr(ctx.config.registry, "region", None) or ctx.config.aws.region
-    return PolicyVariables(
-        account_id=ctx.aws.account_id(),
-        region=region,
-        repository=ctx.config.image.repository,
-        cluster=cluster,
-        project=ctx.config.project.name,
-        lock_table=ctx.config.lock.table,
-        github_repository=opts.github_repository,
-        environments=opts.environments,
-    )
 
 
 def _missing(code: str) -> Callable[[Exception], bool]:
@@ -161,34 +144,105 @@ def _read(call: Callable[[], Any], action: str, *, missing: str = "NoSuchEntity"
         return None
 
 
-def run(ctx: Context, opts: SetupOptions) -> SetupResult:
-    variables = variables_for(ctx, opts)
-    trust = render(ctx.path(TRUST_FILE).read_text(), variables)
-    policy = render(ctx.path(POLICY_FILE).read_text(), variables)
-    iam = ctx.aws.client("iam")
+def run(
+    contexts: Sequence[Context], opts: SetupOptions, peers: Sequence[ShipyardConfig] = ()
+) -> SetupResult:
+    """Set up each environment of `contexts`; `peers` are every AWS environment's configs
+    (default: read from deploy/environments/), whose services each role may read."""
+    if not GITHUB_REPO.match(opts.github_repository):
+        raise UsageError(
+            f"--repo {opts.github_repository!r} is not owner/name",
+            hint="e.g. --repo acme/gamepulse (the GitHub repository that runs the workflow)",
+        )
+    if not contexts:
+        raise UsageError(
+            "no AWS environment to set up",
+            hint="add one to deploy/environments/ (target kind ecs or ecs-bluegreen)",
+        )
+    shared_name = [n for n in (opts.role_name, opts.policy_name) if "{environment}" not in n]
+    if len(contexts) > 1 and shared_name:
+        raise UsageError(
+            "--role-name and --policy-name must contain {environment}: one role per environment",
+            hint=f"e.g. --role-name {NAME_PATTERN}",
+        )
+    peers = peers or aws_environments(contexts[0].root, contexts[0].environ)
+    # every environment's documents first: a bad one stops the run before anything is written
+    prepared = [_documents(ctx, opts, peers) for ctx in contexts]
     result = SetupResult()
-    write = not opts.dry_run
-    would = "would " if opts.dry_run else ""
-
-    def note(resource: str, name: str, change: str, detail: str = "") -> None:
-        result.changes.append(Change(resource, name, change, detail))
-
-    account = variables.account_id
-    _oidc_provider(iam, account, write, note, would)
-    role = _role(iam, opts, trust, write, note, would)
-    result.role_arn = str(role["Arn"]) if role else f"arn:aws:iam::{account}:role/{opts.role_name}"
-    policy_arn = f"arn:aws:iam::{account}:policy/{opts.policy_name}"
-    _policy(iam, opts.policy_name, policy_arn, policy, write, note, would)
-    _attachment(iam, opts, policy_arn, role is not None, write, note, would)
-    _lock_table(ctx, variables.lock_table, write, note, would)
+    shared: set[tuple[str, ...]] = set()
+    for ctx, documents in zip(contexts, prepared, strict=True):
+        _environment(ctx, opts, documents, result, shared)
     if opts.dry_run:
         result.plan = _plan(result)
     return result
 
 
-def _oidc_provider(
-    iam: Any, account_id: str, write: bool, note: Callable[..., None], would: str
+@dataclass(frozen=True)
+class _Names:
+    role: str
+    policy: str
+
+
+@dataclass(frozen=True)
+class _Documents:
+    """One environment's rendered trust and permissions policy, and their names."""
+
+    variables: PolicyVariables
+    trust: dict[str, Any]
+    policy: dict[str, Any]
+    names: _Names
+
+
+def _documents(ctx: Context, opts: SetupOptions, peers: Sequence[ShipyardConfig]) -> _Documents:
+    variables = variables_for(ctx, opts.github_repository, peers)
+    return _Documents(
+        variables,
+        render(ctx.path(TRUST_FILE).read_text(), variables, where=TRUST_FILE),
+        render(ctx.path(POLICY_FILE).read_text(), variables, where=POLICY_FILE),
+        _Names(
+            role=role_name(opts.role_name, variables.project, ctx.environment),
+            policy=role_name(opts.policy_name, variables.project, ctx.environment),
+        ),
+    )
+
+
+def _environment(
+    ctx: Context,
+    opts: SetupOptions,
+    docs: _Documents,
+    result: SetupResult,
+    shared: set[tuple[str, ...]],
 ) -> None:
+    """One environment's role, policy and attachment, and what the account shares, once."""
+    from shipyard.operations import setup_cicd_codedeploy as codedeploy
+
+    iam = ctx.aws.client("iam")
+    write = not opts.dry_run
+    would = "would " if opts.dry_run else ""
+    note = _Recorder(result, ctx.environment)
+    account = docs.variables.account_id
+    if ("oidc", account) not in shared:
+        shared.add(("oidc", account))
+        _oidc_provider(iam, account, write, _Recorder(result, ""), would)
+    names = docs.names
+    role = _role(
+        iam, names.role, opts.github_repository, ctx.environment, docs.trust, write, note, would
+    )
+    result.roles[ctx.environment] = (
+        str(role["Arn"]) if role else f"arn:aws:iam::{account}:role/{names.role}"
+    )
+    policy_arn = f"arn:aws:iam::{account}:policy/{names.policy}"
+    _policy(iam, names.policy, policy_arn, docs.policy, write, note, would)
+    _attachment(iam, names, policy_arn, role is not None, write, note, would)
+    table = ("lock", account, docs.variables.region, docs.variables.lock_table)
+    if table not in shared:
+        shared.add(table)
+        _lock_table(ctx, docs.variables.lock_table, write, _Recorder(result, ""), would)
+    if codedeploy.bluegreen(ctx) is not None:
+        result.problems += codedeploy.setup(ctx, write=write, note=note)
+
+
+def _oidc_provider(iam: Any, account_id: str, write: bool, note: Note, would: str) -> None:
     """The GitHub OIDC identity provider, with our audience."""
     from shipyard.adapters.aws import translate_errors
 
@@ -203,53 +257,70 @@ def _oidc_provider(
                 iam.create_open_id_connect_provider(
                     Url=OIDC_URL, ClientIDList=[OIDC_AUDIENCE], ThumbprintList=OIDC_THUMBPRINTS
                 )
-        note("OIDC provider", OIDC_HOST, f"{would}create", f"audience {OIDC_AUDIENCE}")
+        note(
+            "OIDC provider",
+            OIDC_HOST,
+            f"{would}create",
+            f"audience {OIDC_AUDIENCE}",
+            f"iam:CreateOpenIDConnectProvider {OIDC_URL}",
+        )
     elif OIDC_AUDIENCE not in provider.get("ClientIDList", []):
         if write:
             with translate_errors("iam:AddClientIDToOpenIDConnectProvider"):
                 iam.add_client_id_to_open_id_connect_provider(
                     OpenIDConnectProviderArn=provider_arn, ClientID=OIDC_AUDIENCE
                 )
-        note("OIDC provider", OIDC_HOST, f"{would}update", f"added audience {OIDC_AUDIENCE}")
+        note(
+            "OIDC provider",
+            OIDC_HOST,
+            f"{would}update",
+            f"added audience {OIDC_AUDIENCE}",
+            f"iam:AddClientIDToOpenIDConnectProvider {OIDC_AUDIENCE}",
+        )
     else:
         note("OIDC provider", OIDC_HOST, "unchanged")
 
 
 def _role(
     iam: Any,
-    opts: SetupOptions,
+    name: str,
+    repository: str,
+    environment: str,
     trust: dict[str, Any],
     write: bool,
-    note: Callable[..., None],
+    note: Note,
     would: str,
 ) -> dict[str, Any] | None:
-    """The role the workflow assumes, with the trust policy; None while it does not exist
-    (a dry run)."""
+    """The environment's role with its trust policy; None while it does not exist (a dry
+    run)."""
     from shipyard.adapters.aws import translate_errors
 
-    name = opts.role_name
     role: dict[str, Any] | None = _read(
         lambda: iam.get_role(RoleName=name)["Role"], f"iam:GetRole {name}"
     )
-    subs = ", ".join(f"environment:{e}" for e in opts.environments)
+    trusts = f"trusts {repository} environment:{environment} only"
     if role is None:
         if write:
             with translate_errors(f"iam:CreateRole {name}"):
                 role = iam.create_role(
                     RoleName=name,
                     AssumeRolePolicyDocument=json.dumps(trust),
-                    Description=f"GitHub Actions of {opts.github_repository} (shipyard)",
+                    Description=f"GitHub Actions of {repository}, environment {environment} "
+                    "(shipyard)",
                     MaxSessionDuration=3600,
-                    Tags=[{"Key": "managed-by", "Value": "shipyard"}],
+                    Tags=[
+                        {"Key": "managed-by", "Value": "shipyard"},
+                        {"Key": "shipyard-environment", "Value": environment},
+                    ],
                 )["Role"]
-        note("role", name, f"{would}create", f"trusts {opts.github_repository} {subs}")
+        note("role", name, f"{would}create", trusts, f"iam:CreateRole {name}")
     elif not _same(role["AssumeRolePolicyDocument"], trust):
         if write:
             with translate_errors(f"iam:UpdateAssumeRolePolicy {name}"):
                 iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
-        note("trust policy", name, f"{would}update", f"{opts.github_repository} {subs}")
+        note("trust policy", name, f"{would}update", trusts, f"iam:UpdateAssumeRolePolicy {name}")
     else:
-        note("role", name, "unchanged")
+        note("role", name, "unchanged", trusts)
     return role
 
 
@@ -259,7 +330,7 @@ def _policy(
     policy_arn: str,
     policy: dict[str, Any],
     write: bool,
-    note: Callable[..., None],
+    note: Note,
     would: str,
 ) -> None:
     """The customer-managed permissions policy, its default version as in POLICY_FILE."""
@@ -272,9 +343,9 @@ def _policy(
                 iam.create_policy(
                     PolicyName=name,
                     PolicyDocument=json.dumps(policy),
-                    Description=f"What shipyard calls from CI ({POLICY_FILE})",
+                    Description=f"What shipyard calls from CI, one environment ({POLICY_FILE})",
                 )
-        note("policy", name, f"{would}create", POLICY_FILE)
+        note("policy", name, f"{would}create", POLICY_FILE, f"iam:CreatePolicy {name}")
         return
     with translate_errors(f"iam:GetPolicyVersion {name}"):
         version = iam.get_policy_version(
@@ -285,16 +356,22 @@ def _policy(
         return
     if write:
         _new_default_version(iam, policy_arn, policy)
-    note("policy", name, f"{would}update", f"new default version from {POLICY_FILE}")
+    note(
+        "policy",
+        name,
+        f"{would}update",
+        f"new default version from {POLICY_FILE}",
+        f"iam:CreatePolicyVersion {name}",
+    )
 
 
 def _attachment(
     iam: Any,
-    opts: SetupOptions,
+    names: _Names,
     policy_arn: str,
     role_exists: bool,
     write: bool,
-    note: Callable[..., None],
+    note: Note,
     would: str,
 ) -> None:
     """The permissions policy attached to the role."""
@@ -302,20 +379,17 @@ def _attachment(
 
     attached = []
     if role_exists:
-        with translate_errors(f"iam:ListAttachedRolePolicies {opts.role_name}"):
-            attached = [
-                p["PolicyArn"]
-                for p in iam.list_attached_role_policies(RoleName=opts.role_name)[
-                    "AttachedPolicies"
-                ]
-            ]
+        with translate_errors(f"iam:ListAttachedRolePolicies {names.role}"):
+            answer = iam.list_attached_role_policies(RoleName=names.role)
+            attached = [p["PolicyArn"] for p in answer["AttachedPolicies"]]
+    what = f"{names.role} <- {names.policy}"
     if policy_arn in attached:
-        note("attachment", f"{opts.role_name} <- {opts.policy_name}", "unchanged")
+        note("attachment", what, "unchanged")
         return
     if write:
-        with translate_errors(f"iam:AttachRolePolicy {opts.role_name}"):
-            iam.attach_role_policy(RoleName=opts.role_name, PolicyArn=policy_arn)
-    note("attachment", f"{opts.role_name} <- {opts.policy_name}", f"{would}create")
+        with translate_errors(f"iam:AttachRolePolicy {names.role}"):
+            iam.attach_role_policy(RoleName=names.role, PolicyArn=policy_arn)
+    note("attachment", what, f"{would}create", "", f"iam:AttachRolePolicy {names.role}")
 
 
 def _new_default_version(iam: Any, policy_arn: str, policy: dict[str, Any]) -> None:
@@ -336,9 +410,7 @@ def _new_default_version(iam: Any, policy_arn: str, policy: dict[str, Any]) -> N
         )
 
 
-def _lock_table(
-    ctx: Context, table: str, write: bool, note: Callable[..., None], would: str
-) -> None:
+def _lock_table(ctx: Context, table: str, write: bool, note: Note, would: str) -> None:
     import importlib
 
     from shipyard.adapters.aws import translate_errors
@@ -363,7 +435,13 @@ def _lock_table(
                 dynamodb.get_waiter("table_exists").wait(
                     TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
                 )
-        note("lock table", table, f"{would}create", f"partition key {key}, on-demand")
+        note(
+            "lock table",
+            table,
+            f"{would}create",
+            f"partition key {key}, on-demand",
+            f"dynamodb:CreateTable {table}",
+        )
         return
     keys = [k["AttributeName"] for k in described.get("KeySchema", []) if k["KeyType"] == "HASH"]
     if keys != [key]:
@@ -377,5 +455,11 @@ def _lock_table(
 def _plan(result: SetupResult) -> Plan:
     plan = Plan("setup-cicd")
     for change in result.changes:
-        plan.add(f"{change.change} {change.resource}", f"{change.name} {change.detail}".strip())
+        where = f"{change.environment}: " if change.environment else ""
+        plan.add(
+            f"{change.change} {change.resource}",
+            f"{where}{change.name} {change.detail}".strip(),
+            change.call.split(" ", 1) if change.change.startswith("would") else (),
+        )
+    plan.notes.extend(result.problems)
     return plan

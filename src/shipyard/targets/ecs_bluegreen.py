@@ -112,18 +112,22 @@ class EcsBlueGreenTarget(EcsTarget):
     def appspec(self, service: EcsServiceConfig, taskdef_arn: str) -> dict[str, Any]:
         cd = self.bg.codedeploy
         template = self._template(service)
-        hooks: dict[str, str] = {}
-        for entry in template.get("Hooks", []):
-            hooks.update(entry)
-        if cd.hooks is not None:
-            hooks = dict(cd.hooks)
-        wrong = [h for h in hooks if h not in ECS_HOOKS]
-        if wrong:
-            raise ConfigError(
-                f"{cd.appspec}: {wrong[0]!r} is not an ECS lifecycle hook",
-                hint=f"ECS blue/green hooks are {', '.join(ECS_HOOKS)} "
-                "(ApplicationStart/Stop are EC2's)",
+        if template.get("Hooks"):
+            # a hook names a Lambda function that must exist; only config says which, so that
+            # inv doctor and inv setup-cicd can check it (a template's hooks once failed every
+            # default deploy by naming functions nothing had created)
+            named = ", ".join(
+                f'{k} = "{v}"'
+                for e in template["Hooks"]
+                if isinstance(e, dict)
+                for k, v in e.items()
             )
+            raise ConfigError(
+                f"{cd.appspec}: Hooks are not read from the AppSpec template",
+                hint=f"remove them there; to keep them set [target.codedeploy] hooks = "
+                f"{{ {named} }} in deploy/environments/{self.environment}.toml",
+            )
+        hooks = dict(cd.hooks or {})
         props: dict[str, Any] = {}
         for resource in template.get("Resources", []):
             props = dict(resource.get("TargetService", {}).get("Properties", {}))

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from shipyard.tasks._common import context, shipyard_task
 
 if TYPE_CHECKING:
+    from shipyard.console import Console
     from shipyard.context import Context
+    from shipyard.operations.setup_cicd import SetupResult
     from shipyard.pipelines.steptable import StepLog
 
 
@@ -180,75 +182,100 @@ ci_summary.help.pop("env", None)
 
 @shipyard_task(
     help={
-        "repo": "the GitHub repository whose workflow may assume the role, owner/name",
-        "role_name": "the IAM role to create or update",
-        "policy_name": "the customer-managed policy to create or update",
-        "environments": "GitHub environments the role trusts (comma-separated)",
+        "repo": "the GitHub repository whose workflow may assume the roles, owner/name",
+        "environments": "environments to set up, comma-separated (default: every ecs and "
+        "ecs-bluegreen environment in deploy/environments/)",
+        "role_name": "each environment's role: a name pattern with {project} and {environment}",
+        "policy_name": "each environment's policy: a name pattern like --role-name's",
     }
 )
 def setup_cicd(
     c: Any,
     repo: str = "",
-    env: str = "staging",
-    role_name: str = "shipyard-github-actions",
-    policy_name: str = "shipyard-github-actions",
-    environments: str = "staging,production",
+    environments: str = "",
+    role_name: str = "{project}-{environment}-deploy",
+    policy_name: str = "{project}-{environment}-deploy",
     dry_run: bool = False,
     debug: bool = False,
     json: bool = False,
 ) -> None:
-    """Create or update the OIDC provider, role, policy and lock table; print what changed."""
+    """Per AWS environment: OIDC provider, role, policy, lock table, CodeDeploy; what changed."""
+    import os
+
+    from shipyard.config import find_root
+    from shipyard.console import Console
     from shipyard.errors import UsageError
-    from shipyard.operations.setup_cicd import SetupOptions, run
+    from shipyard.operations.setup_cicd import SetupOptions, aws_environments, run
 
     if not repo:
         raise UsageError("--repo is required", hint="e.g. inv setup-cicd --repo acme/gamepulse")
-    names = tuple(e.strip() for e in environments.split(",") if e.strip())
-    ctx = context(env, quiet=json)
-    result = run(
-        ctx,
-        SetupOptions(
-            repo, role_name=role_name, policy_name=policy_name, environments=names, dry_run=dry_run
-        ),
-    )
+    root = find_root()
+    peers = aws_environments(root, os.environ)
+    names = [e.strip() for e in environments.split(",") if e.strip()]
+    contexts = [context(name, quiet=json) for name in names or [p.environment for p in peers]]
+    opts = SetupOptions(repo, role_name=role_name, policy_name=policy_name, dry_run=dry_run)
+    result = run(contexts, opts, peers)
+    _setup_report(Console(quiet=json), result, as_json=json, dry_run=dry_run)
+
+
+def _setup_report(console: Console, result: SetupResult, *, as_json: bool, dry_run: bool) -> None:
+    """The changes (or the plan), each role's ARN, the problems; exit 1 on one after a real run."""
+    from shipyard.errors import ShipyardError
+
     if result.plan is not None:
-        result.plan.show(ctx.console)
+        result.plan.show(console)
     else:
-        ctx.console.table(
-            ["resource", "name", "change", "detail"],
-            [[ch.resource, ch.name, ch.change, ch.detail] for ch in result.changes],
+        console.table(
+            ["environment", "resource", "name", "change", "detail"],
+            [
+                [ch.environment or "-", ch.resource, ch.name, ch.change, ch.detail]
+                for ch in result.changes
+            ],
             title="setup-cicd",
         )
-        ctx.console.line(
-            f"role for the workflow: {result.role_arn} "
-            "(set it as the AWS_ROLE_ARN variable of each GitHub environment)"
-        )
-    ctx.console.set_outputs({"role_arn": result.role_arn})
-    if json:
-        ctx.console.json(
+    for env, arn in result.roles.items():
+        console.line(f"{env}: role {arn} (the AWS_ROLE_ARN variable of GitHub environment {env})")
+    console.set_outputs({f"role_arn_{env}": arn for env, arn in result.roles.items()})
+    if as_json:
+        console.json(
             {
-                "role_arn": result.role_arn,
+                "roles": result.roles,
                 "changed": result.changed,
+                "complete": not result.problems,
+                "problems": result.problems,
                 "changes": [vars(ch) for ch in result.changes],
             }
+        )
+    if dry_run:
+        # the plan lists them as notes; the real run is the one that fails on them
+        for problem in result.problems:
+            console.warn(problem)
+        return
+    for problem in result.problems:
+        console.error(problem)
+    if result.problems:
+        raise ShipyardError(
+            f"setup-cicd: incomplete: {len(result.problems)} problem(s) above that it cannot "
+            "fix by itself; everything else is set up"
         )
 
 
 @shipyard_task(
     help={
         "repo": "check the role's OIDC trust for this repository (default: $GITHUB_REPOSITORY)",
-        "role_name": "the IAM role the workflow assumes",
+        "role_name": "the environment's role: a name pattern with {project} and {environment}",
     }
 )
 def doctor(
     c: Any,
     env: str = "staging",
     repo: str | None = None,
-    role_name: str = "shipyard-github-actions",
+    role_name: str = "{project}-{environment}-deploy",
     debug: bool = False,
     json: bool = False,
 ) -> None:
-    """Check credentials, role/OIDC trust, repository, cluster, service, logs, secrets, alarms."""
+    """Check credentials, role/OIDC trust, repository, cluster, service, logs, secrets, alarms,
+    CodeDeploy deployment group and hook functions."""
     from shipyard.errors import ShipyardError
     from shipyard.operations.doctor import DoctorOptions, run
 
