@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time AWS set-up for the GitHub Actions workflow (LiveInsight plan: scripts/setup-cicd.sh).
-# Creates or updates the GitHub OIDC provider, the deploy role and its policy, and the deploy
-# lock table; prints what changed. Run with administrator credentials:
+# Creates or updates the GitHub OIDC provider, one deploy role and policy per environment, the
+# deploy lock table and, for blue/green, the CodeDeploy application and deployment group;
+# prints what changed. Run with administrator credentials:
 #
 #   ./scripts/setup-cicd.sh --repo acme/gamepulse
 #   ./scripts/setup-cicd.sh --repo acme/gamepulse --dry-run
