@@ -98,6 +98,33 @@ def test_summary(junit: Path, coverage: Path) -> str:
     return "### tests\n\n" + tabulate([row], headers=headers, tablefmt="github")
 
 
+LOCK_FLAGS = (
+    "--quiet",
+    "--generate-hashes",
+    "--allow-unsafe",  # setuptools: shipyard itself is built with the locked one
+    "--all-build-deps",
+    "--strip-extras",
+    "--no-emit-index-url",  # a machine's own index settings stay out of the lock
+    "--no-emit-find-links",
+)
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Pin every dependency with its hashes: requirements/runtime.lock (what a deploy job
+    installs) and requirements/dev.lock (runtime plus the dev tools); bootstrap installs them
+    with --require-hashes."""
+    for name, extra in (("runtime", ()), ("dev", ("--extra", "dev"))):
+        session.run(
+            "pip-compile",
+            *LOCK_FLAGS,
+            *extra,
+            "--output-file",
+            f"requirements/{name}.lock",
+            "pyproject.toml",
+        )
+
+
 @nox.session
 def e2e(session: nox.Session) -> None:
     """Only the end-to-end tests: the CLI as a subprocess, as a user types it."""

@@ -16,6 +16,14 @@
 # settings belong to the user who runs the script. Every probe is a command found on PATH
 # (docker, dpkg-query, sudo, id, ...) and the distribution is read from
 # ${SHIPYARD_OS_RELEASE:-/etc/os-release}, so tests simulate other machines through --plan.
+#
+# SHIPYARD_BOOTSTRAP picks what a machine is for (the workflow sets it per job):
+#   full    (default) everything: engine, buildx, registry, nginx, base image, the dev tools
+#   build   engine, buildx and the base image; only the runtime dependencies (no dev tools
+#           next to a job's cloud credentials)
+#   deploy  only .venv with the runtime dependencies
+# Python dependencies come from requirements/{dev,runtime}.lock (pinned, with hashes; made by
+# `nox -s lock`) and are installed with --require-hashes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +36,15 @@ LOGS=/var/log/shipyard
 PLUGIN_DIR=/usr/local/lib/docker/cli-plugins  # machine-wide: every user's docker CLI looks here
 BASE_IMAGE=localhost/shipyard/busybox:1.35.0
 VENV="$ROOT/.venv"
-APT_PACKAGES=(docker-registry nginx busybox-static apache2-utils git curl ca-certificates python3-venv acl)
+PROFILE=${SHIPYARD_BOOTSTRAP:-full}
+case $PROFILE in
+  full) APT_PACKAGES=(docker-registry nginx busybox-static apache2-utils git curl ca-certificates python3-venv acl)
+        LOCK=dev ;;
+  build) APT_PACKAGES=(busybox-static git curl ca-certificates python3-venv) LOCK=runtime ;;
+  deploy) APT_PACKAGES=(git ca-certificates python3-venv) LOCK=runtime ;;
+  *) printf '[bootstrap] error: SHIPYARD_BOOTSTRAP=%s is not a profile: use full, build or deploy\n' "$PROFILE" >&2
+     exit 2 ;;
+esac
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }
@@ -450,12 +466,24 @@ base_image() {
 }
 
 # -- 7. Python venv with shipyard and its dev dependencies, owned by this user (never sudo) ------
+venv_stamp() {  # what .venv was installed from: the lock's name and the hash of it and pyproject
+  echo "$1 $(cat "$ROOT/pyproject.toml" "$ROOT/requirements/$1.lock" | sha256sum | cut -d' ' -f1)"
+}
+
 python_venv() {
-  local stamp="$VENV/.shipyard-deps" want why
-  want=$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)
-  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    plan "python venv: .venv matches pyproject.toml -> nothing"
+  local stamp="$VENV/.shipyard-deps" have want why
+  want=$(venv_stamp "$LOCK")
+  have=$(cat "$stamp" 2>/dev/null || true)
+  # the dev lock holds every runtime package: a laptop's dev venv serves a deploy too
+  if [ -x "$VENV/bin/python" ] && { [ "$have" = "$want" ] || { [ "$LOCK" = runtime ] && [ "$have" = "$(venv_stamp dev)" ]; }; }; then
+    plan "python venv: .venv matches requirements/${have%% *}.lock -> nothing"
     return
+  fi
+  if [ -L "$VENV" ]; then
+    # a link to another checkout's venv: installing here would repoint that checkout's shipyard
+    plan "python venv: .venv links to $(readlink "$VENV") and does not match requirements/$LOCK.lock -> stop: bootstrap never changes another checkout's venv"
+    planning && return
+    die ".venv links to $(readlink "$VENV") and does not match requirements/$LOCK.lock: bootstrap never changes another checkout's venv; remove the link and re-run"
   fi
   local target="$VENV"
   [ -e "$VENV" ] || target="$ROOT"
@@ -464,13 +492,15 @@ python_venv() {
     planning && return
     die "$target is not writable by $USER_NAME: run as its owner, or remove .venv if another user made it, and re-run"
   fi
-  why=$([ -x "$VENV/bin/python" ] && echo "out of date with pyproject.toml" || echo "missing")
-  plan "python venv: .venv $why -> python3 -m venv as $USER_NAME, pip install -e .[dev]"
+  why=$([ -x "$VENV/bin/python" ] && echo "out of date with requirements/$LOCK.lock" || echo "missing")
+  plan "python venv: .venv $why -> python3 -m venv as $USER_NAME, pip install --require-hashes -r requirements/$LOCK.lock, then shipyard itself (-e, no dependencies)"
   planning && return
-  say "installing Python dependencies into .venv"
+  say "installing Python dependencies into .venv (requirements/$LOCK.lock)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e "${ROOT}[dev]" >/dev/null
+  local pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
+  quiet "${pip[@]}" --require-hashes --no-deps -r "$ROOT/requirements/$LOCK.lock"
+  # shipyard itself is built with the locked setuptools, not one fetched unchecked
+  quiet "${pip[@]}" --no-deps --no-build-isolation -e "$ROOT"
   echo "$want" > "$stamp"
 }
 
@@ -506,6 +536,14 @@ github_path() {
   echo "$VENV/bin" >> "$GITHUB_PATH"
 }
 
+profile_summary() {
+  case $PROFILE in
+    full) echo "engine, buildx, registry, nginx, base image, dev tools" ;;
+    build) echo "engine, buildx, base image, runtime dependencies only" ;;
+    deploy) echo ".venv with the runtime dependencies only" ;;
+  esac
+}
+
 # -----------------------------------------------------------------------------------------------
 ARGS=("$@")
 if [ "${1:-}" = --plan ]; then PLAN=true; shift; fi
@@ -514,19 +552,26 @@ planning || LOG=$(mktemp -t shipyard-bootstrap.XXXXXX)
 probe_privilege
 report_privilege
 detect_os
-probe_engine
-decide_engine
-decide_buildx
+plan "profile: $PROFILE (SHIPYARD_BOOTSTRAP) -> $(profile_summary)"
+if [ "$PROFILE" != deploy ]; then
+  probe_engine
+  decide_engine
+  decide_buildx
+fi
 install_packages
-start_engine
-ensure_docker_access
-install_buildx_from_trixie
-registry_dirs
-registry_credentials
-registry_access
-registry_config_file
-start_registry
-base_image
+if [ "$PROFILE" != deploy ]; then
+  start_engine
+  ensure_docker_access
+  install_buildx_from_trixie
+fi
+if [ "$PROFILE" = full ]; then
+  registry_dirs
+  registry_credentials
+  registry_access
+  registry_config_file
+  start_registry
+fi
+[ "$PROFILE" = deploy ] || base_image
 python_venv
 git_safe_directory
 github_path

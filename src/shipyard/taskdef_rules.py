@@ -228,6 +228,14 @@ def _image(at: tuple[Key, ...], image: Any) -> None:
             hint="name a tag (repository:1.2.3) or a digest (repository@sha256:...); "
             "a bare name runs whatever :latest is that day",
         )
+    if "@sha256:" not in image:
+        # a tag is whatever its publisher last pushed: a sidecar would change under a release
+        raise Problem(
+            path,
+            f"{image!r} is not pinned by digest",
+            hint="pin it as repository:tag@sha256:...; "
+            "`docker buildx imagetools inspect IMAGE` prints the digest",
+        )
 
 
 def _environment(at: tuple[Key, ...], c: Mapping[str, Any]) -> None:

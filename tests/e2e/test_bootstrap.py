@@ -39,9 +39,10 @@ DOCKER_CE = {"docker-ce", "docker-ce-cli", "containerd.io"}
 
 
 def script_packages() -> set[str]:
-    """The script's own package list: what a set-up machine has."""
-    found = re.search(r"^APT_PACKAGES=\((.*)\)$", SCRIPT.read_text(), re.M)
-    assert found, "scripts/bootstrap.sh lists its packages in APT_PACKAGES=(...)"
+    """The script's own package list for the default (full) profile: what a set-up machine
+    has."""
+    found = re.search(r"^  full\) APT_PACKAGES=\((.*)\)$", SCRIPT.read_text(), re.M)
+    assert found, "scripts/bootstrap.sh lists the full profile's packages in APT_PACKAGES=(...)"
     return set(found.group(1).split())
 
 
@@ -197,6 +198,7 @@ class SimulatedMachine:
         (self.root / "scripts").mkdir(parents=True)
         shutil.copy2(SCRIPT, self.root / "scripts" / "bootstrap.sh")
         shutil.copy2(REPO / "pyproject.toml", self.root / "pyproject.toml")
+        shutil.copytree(REPO / "requirements", self.root / "requirements")
         self.home, self.tmpdir, self.apt_etc = self.tmp / "home", self.tmp / "tmp", self.tmp / "apt"
         for d in (self.home, self.tmpdir, self.apt_etc):
             d.mkdir()
@@ -345,7 +347,8 @@ def test_plan_decisions(machine: SimulatedMachine, os_name: str, engine: str, bu
     assert plan.decision("registry state").endswith("missing -> create it root-only (0700)")
     assert plan.decision("registry").startswith("registry: not answering with auth")
     assert plan.decision("python venv") == (
-        "python venv: .venv missing -> python3 -m venv as root, pip install -e .[dev]"
+        "python venv: .venv missing -> python3 -m venv as root, pip install --require-hashes "
+        "-r requirements/dev.lock, then shipyard itself (-e, no dependencies)"
     )
     if engine == "answers":
         assert plan.decision("base image").endswith("present -> nothing")
@@ -408,7 +411,10 @@ def test_plan_as_a_user_with_passwordless_sudo(machine: SimulatedMachine) -> Non
         "registry credentials: not readable by ci -> grant read with a POSIX ACL "
         "(u:ci:r on the password, x on its directories) via sudo"
     ]
-    assert plan.decision("python venv").endswith("-> python3 -m venv as ci, pip install -e .[dev]")
+    assert plan.decision("python venv").endswith(
+        "-> python3 -m venv as ci, pip install --require-hashes -r requirements/dev.lock, "
+        "then shipyard itself (-e, no dependencies)"
+    )
     assert "sudo -n true" in machine.sudo_log.read_text().splitlines()
 
 
@@ -520,6 +526,7 @@ def test_plan_rejects_an_unsupported_distribution(machine: SimulatedMachine) -> 
 IDLE = re.compile(
     r"-> (nothing|install nothing|install no Docker package|apt-get nothing|keep them"
     r"|no grant needed|supported|machine-wide steps run directly, no sudo)( |$)|^then: ready$"
+    r"|^profile: "
 )
 
 
@@ -830,3 +837,63 @@ def test_a_user_without_sudo_gets_one_line_saying_what_to_do(user_without_sudo: 
             ["id", "-nG", name], capture_output=True, text=True, check=True
         ).stdout.split()
     )
+
+
+def working_tree_clone(base: Path) -> Path:
+    """The tracked files as they are in the working tree, in a fresh git repository."""
+    clone = base / "clone"
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in listed:
+        if (REPO / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
+    ident = ["-c", "user.name=Test User", "-c", "user.email=test@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(clone), *ident, "commit", "-qm", "clone"], check=True)
+    return clone
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_deploy_profile_installs_only_the_locked_runtime_dependencies(tmp_path: Path) -> None:
+    clone = working_tree_clone(tmp_path)
+    env = {**root_env(), "SHIPYARD_BOOTSTRAP": "deploy"}
+    plan = subprocess.run(
+        [str(clone / "scripts" / "bootstrap.sh"), "--plan"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert plan.returncode == 0, plan.stderr
+    decided = {line.split(":", 1)[0] for line in plan.stdout.splitlines()}
+    assert not decided & {"docker engine", "buildx", "registry", "base image", "dockerd"}
+    proc = subprocess.run(
+        [str(clone / "scripts" / "bootstrap.sh"), "inv", "--list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "release" in proc.stdout
+    assert "requirements/runtime.lock" in proc.stderr
+    freeze = subprocess.run(
+        [str(clone / ".venv" / "bin" / "pip"), "freeze", "--all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.lower()
+    installed = {line.split("==")[0] for line in freeze.splitlines() if "==" in line}
+    for tool in ("pytest", "moto", "ruff", "mypy", "nox", "hypothesis", "zizmor"):
+        assert tool not in installed, f"{tool} is installed by the deploy profile"
+    assert {"boto3", "invoke", "pydantic"} <= installed

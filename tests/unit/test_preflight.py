@@ -33,7 +33,7 @@ def _doc() -> dict[str, Any]:
                 "secrets": [{"name": "DB", "valueFrom": "/gamepulse/db"}],
                 "dependsOn": [{"containerName": "side", "condition": "START"}],
             },
-            {"name": "side", "image": "busybox:1.36", "essential": False},
+            {"name": "side", "image": "busybox:1.36@sha256:" + "b" * 64, "essential": False},
         ],
     }
 
@@ -74,6 +74,16 @@ def test_health_limits_are_ecs_ones_only_for_ecs() -> None:
 )
 def test_images_need_a_tag_or_digest(image: str, pinned: bool | None) -> None:
     assert image_is_pinned(image) is pinned
+
+
+@pytest.mark.parametrize("ecs", [True, False])
+def test_an_image_that_is_not_the_apps_is_pinned_by_digest(ecs: bool) -> None:
+    doc = _doc()
+    doc[CD][1]["image"] = "busybox:1.36"  # a tag its publisher can move
+    problem = _problem(doc, ecs=ecs)
+    assert problem.path == (CD, Ref(1, "side"), "image")
+    assert "not pinned by digest" in problem.what
+    assert "imagetools inspect" in (problem.hint or "")
 
 
 def test_ecs_secrets_are_arns_or_parameter_names() -> None:
