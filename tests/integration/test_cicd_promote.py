@@ -22,12 +22,13 @@ import pytest
 from shipyard.config import load_config
 from shipyard.console import Console
 from shipyard.context import Context
-from shipyard.errors import RolledBack, UsageError
+from shipyard.errors import RolledBack, ScanFailed, UsageError
 from shipyard.pipelines.promote import PromoteOptions, PromoteResult, run
 from shipyard.rollout.model import Serving
 from shipyard.targets.base import Artifact
 from tests.conftest import MotoServer, Project
 from tests.support.memory_target import MemoryTarget
+from tests.support.moto_seed import cve, scan_results
 
 REGION = "ap-northeast-2"
 SERVER = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"
@@ -75,7 +76,9 @@ def put(aws: MotoServer, repository: str, tag: str, manifest: dict[str, Any] = M
     return digest
 
 
-def live_in_staging(project: Project, aws: MotoServer) -> str:
+def live_in_staging(
+    project: Project, aws: MotoServer, findings: tuple[dict[str, Any], ...] = (cve("CVE-1", "LOW"),)
+) -> str:
     """An image live in staging: a settled service whose task definition pins it by digest."""
     ecr(aws).create_repository(repositoryName=project.repository)
     digest = put(aws, project.repository, "1.4.1-develop.3")
@@ -99,7 +102,12 @@ def live_in_staging(project: Project, aws: MotoServer) -> str:
         taskDefinition=arn,
         desiredCount=1,
     )
+    scan_results(aws.endpoint, project.repository, {"imageDigest": digest}, list(findings))
     return digest
+
+
+# staging serves the prerelease 1.4.1-develop.3: production gets it only under a named version
+RELEASE = "1.4.1"
 
 
 def ctx_for(project: Project, env: str, **overrides: Any) -> Context:
@@ -143,7 +151,7 @@ def test_promote_deploys_the_exact_staging_digest_and_tags_it(
     result = run(
         staging,
         production,
-        PromoteOptions("staging", "production", verify=False),
+        PromoteOptions("staging", "production", release_tag=RELEASE, verify=False),
         target_factory=lambda _ctx: target,
     )
 
@@ -170,7 +178,7 @@ def test_promote_deploys_the_exact_staging_digest_and_tags_it(
     again = run(
         staging,
         production,
-        PromoteOptions("staging", "production", verify=False),
+        PromoteOptions("staging", "production", release_tag=RELEASE, verify=False),
         target_factory=lambda _ctx: target,
     )
     assert again.tag_action == "already there"
@@ -189,7 +197,7 @@ def test_promote_never_moves_a_release_tag_to_another_image(
         run(
             ctx_for(project, "staging"),
             ctx_for(project, "production"),
-            PromoteOptions("staging", "production", verify=False),
+            PromoteOptions("staging", "production", release_tag=RELEASE, verify=False),
             target_factory=lambda _ctx: target,
         )
     assert deployed(target) == []
@@ -216,7 +224,7 @@ def test_failed_verification_rolls_production_back(
         run(
             ctx_for(project, "staging"),
             production,
-            PromoteOptions("staging", "production"),
+            PromoteOptions("staging", "production", release_tag=RELEASE),
             result,
             target_factory=lambda _ctx: target,
         )
@@ -249,7 +257,15 @@ def test_cli_dry_run_shows_the_digest_and_changes_nothing(
     digest = live_in_staging(project, aws)
 
     proc = project.inv(
-        "promote", "--from", "staging", "--to", "production", "--dry-run", extra_env=aws.env()
+        "promote",
+        "--from",
+        "staging",
+        "--to",
+        "production",
+        "--version",
+        RELEASE,
+        "--dry-run",
+        extra_env=aws.env(),
     )
 
     assert proc.returncode == 0, proc.stderr
@@ -264,3 +280,86 @@ def test_cli_same_environment_is_a_usage_error(project: Project) -> None:
     proc = project.inv("promote", "--from", "staging", "--to", "staging")
     assert proc.returncode == 2
     assert "--from and --to name the same environment" in proc.stderr
+
+
+def _refused(project: Project, options: PromoteOptions) -> tuple[Exception, MemoryTarget]:
+    target = recording_target()
+    with pytest.raises((UsageError, ScanFailed)) as caught:
+        run(
+            ctx_for(project, "staging"),
+            ctx_for(project, "production"),
+            options,
+            target_factory=lambda _ctx: target,
+        )
+    assert deployed(target) == []
+    assert target.log == []  # refused before the lock: production was never touched
+    tags = ecr_tags(project)
+    assert RELEASE not in tags
+    return caught.value, target
+
+
+def ecr_tags(project: Project) -> set[str]:
+    client = boto3.client("ecr", region_name=REGION)
+    details = client.describe_images(repositoryName=project.repository)["imageDetails"]
+    return {tag for d in details for tag in d.get("imageTags", [])}
+
+
+def test_a_prerelease_is_never_promoted_by_its_number_alone(
+    project: Project, aws: MotoServer
+) -> None:
+    live_in_staging(project, aws)
+    error, _ = _refused(project, PromoteOptions("staging", "production", verify=False))
+    assert "serves the prerelease 1.4.1-develop.3" in str(error)
+    assert "--version 1.4.1" in (error.hint or "")  # type: ignore[attr-defined]
+
+
+def test_promote_refuses_unless_staging_serves_the_digest_this_run_built(
+    project: Project, aws: MotoServer
+) -> None:
+    live_in_staging(project, aws)
+    other = "sha256:" + "7" * 64
+    error, _ = _refused(
+        project,
+        PromoteOptions("staging", "production", release_tag=RELEASE, digest=other, verify=False),
+    )
+    assert f"not {other[:19]}" in str(error)
+
+
+def test_promote_refuses_an_image_built_from_another_commit(
+    project: Project, aws: MotoServer
+) -> None:
+    digest = live_in_staging(project, aws)
+    error, _ = _refused(
+        project,
+        PromoteOptions(
+            "staging", "production", release_tag=RELEASE, commit="def5678" + "0" * 33, verify=False
+        ),
+    )
+    assert "built from abc1234, not def5678" in str(error)
+    target = recording_target()
+    result = run(
+        ctx_for(project, "staging"),
+        ctx_for(project, "production"),
+        PromoteOptions(
+            "staging",
+            "production",
+            release_tag=RELEASE,
+            digest=digest,
+            commit="abc1234" + "f" * 33,
+            verify=False,
+        ),
+        target_factory=lambda _ctx: target,
+    )
+    assert result.outcome == "succeeded"
+    assert "checked: digest, commit, scan" in result.as_dict()["steps"][0]["detail"]
+
+
+def test_an_image_that_fails_the_scan_gate_never_reaches_production(
+    project: Project, aws: MotoServer
+) -> None:
+    live_in_staging(project, aws, findings=(cve("CVE-9", "CRITICAL"),))
+    error, _ = _refused(
+        project, PromoteOptions("staging", "production", release_tag=RELEASE, verify=False)
+    )
+    assert isinstance(error, ScanFailed)
+    assert "CVE-9" in str(error)

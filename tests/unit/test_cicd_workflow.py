@@ -249,3 +249,32 @@ def test_every_base_image_is_made_by_bootstrap_or_pinned_by_digest() -> None:
                 assert f"BASE_IMAGE={image}" in bootstrap, (dockerfile, image)
             else:
                 assert "@sha256:" in image, (dockerfile, image)
+
+
+def test_production_names_each_needed_jobs_result_and_promotes_this_runs_digest(
+    flow: dict[str, Any],
+) -> None:
+    job = flow["jobs"]["deploy-production"]
+    assert set(job["needs"]) == {"build", "deploy-staging", "integration"}
+    condition = job["if"]
+    assert "contains(needs.*.result" not in condition  # a skipped job is not a failure
+    for needed in job["needs"]:
+        assert f"needs.{needed}.result == 'success'" in condition
+    runs = {step["run"]: step.get("env", {}) for step in job["steps"] if "run" in step}
+    automatic = next(run for run in runs if "--digest" in run)
+    assert '--commit "$GITHUB_SHA"' in automatic
+    assert runs[automatic]["DIGEST"] == "${{ needs.build.outputs.digest }}"
+    manual = next(run for run in runs if "--version" in run)
+    assert '--commit "$GITHUB_SHA"' in manual
+    assert "inputs.version != ''" in condition
+
+
+def test_manual_runs_only_build_and_deploy_from_release_refs(flow: dict[str, Any]) -> None:
+    build = flow["jobs"]["build"]["if"]
+    dispatch = build[build.index("workflow_dispatch") :]
+    for ref in ("refs/heads/main", "refs/heads/develop"):
+        assert f"github.ref == '{ref}'" in dispatch
+    assert "startsWith(github.ref, 'refs/tags/v')" in dispatch
+    production = flow["jobs"]["deploy-production"]["if"]
+    manual = production[production.index("workflow_dispatch") :]
+    assert "refs/heads/develop" not in manual

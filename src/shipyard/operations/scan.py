@@ -48,6 +48,7 @@ DEAD_ENDS = {
 class ScanOptions:
     version: str | None = None  # the image tagged with this version (default: version.txt)
     tag: str | None = None  # or an explicit tag
+    digest: str | None = None  # or the image itself: what a promotion is about to deploy
     local: bool = False  # hadolint on the Dockerfile instead of the registry scan
     dry_run: bool = False
     timeout_seconds: float | None = None  # default: scan.timeout_seconds
@@ -219,8 +220,10 @@ def run(
     repo, tag = _image(ctx, opts)
     registry = ctx.registry
     assert isinstance(registry, EcrRegistry)
-    digest = _pushed_digest(registry, repo, tag)
-    image = f"{registry.server}/{repo}:{tag}@{digest}"
+    digest = opts.digest or _pushed_digest(registry, repo, tag)
+    image = (
+        f"{registry.server}/{repo}:{tag}@{digest}" if tag else f"{registry.server}/{repo}@{digest}"
+    )
     timeout = opts.timeout_seconds or cfg.timeout_seconds
     started_at = clock()
     response, started = _existing_or_new_scan(ctx, registry, repo, tag, digest)
@@ -330,8 +333,8 @@ def _image(ctx: Context, opts: ScanOptions) -> tuple[str, str]:
             f"(registry.kind = {ctx.config.registry.kind!r})",
             hint="use inv scan --local for the Dockerfile lint, or --env staging for ECR",
         )
-    if opts.tag:
-        return ctx.config.image.repository, opts.tag
+    if opts.tag or opts.digest:
+        return ctx.config.image.repository, opts.tag or ""
     from shipyard.operations.build import resolve_version
     from shipyard.versioning import docker_tag
 

@@ -34,7 +34,10 @@ ACCEPTED_MANIFESTS = [
 class PromoteOptions:
     source: str
     target: str
-    release_tag: str | None = None  # default: the live version, without its prerelease part
+    release_tag: str | None = None  # default: the live version (a prerelease needs one given)
+    digest: str | None = None  # the image this run built and scanned: the source must serve it
+    commit: str | None = None  # the commit this run is for: the image must be built from it
+    scan: bool = True  # the source's image must pass the scan gate (ECR environments)
     verify: bool = True
     wait: bool = True
     lock_wait: float = 0.0
@@ -241,7 +244,52 @@ def release_tag_for(live: LiveImage, explicit: str | None) -> str:
             f"the image live in {live.environment} ({live.digest[:19]}) carries no version tag",
             hint="name the release with --version X.Y.Z",
         )
-    return docker_tag(parse(version).finalize_version())
+    parsed = parse(version)
+    if parsed.prerelease:
+        # a develop build reaching production by its number alone is the accident to prevent
+        raise UsageError(
+            f"{live.environment} serves the prerelease {version}: it is not promoted by itself",
+            hint=f"name the release with --version {parsed.finalize_version()} if you mean it",
+        )
+    return docker_tag(parsed)
+
+
+def check_provenance(from_ctx: Context, live: LiveImage, opts: PromoteOptions) -> str:
+    """Refuse unless the source serves the image this run means: the digest it built and
+    scanned, from its commit, passing the scan gate. Returns what was checked."""
+    checked = []
+    if opts.digest is not None:
+        if live.digest != opts.digest:
+            raise UsageError(
+                f"{live.environment} serves {live.digest[:19]}, not {opts.digest[:19]} "
+                "(the image this run built)",
+                hint="another deploy reached staging in between: promote from that run, "
+                "or release this one to staging again",
+            )
+        checked.append("digest")
+    if opts.commit is not None:
+        if not live.revision or not opts.commit.startswith(live.revision):
+            raise UsageError(
+                f"the image {live.environment} serves was built from "
+                f"{live.revision or 'an unknown commit'}, not {opts.commit[:7]}",
+                hint="promote from the run of the commit staging serves",
+            )
+        checked.append("commit")
+    if opts.scan and opts.dry_run:
+        checked.append("scan on the real run")
+    elif opts.scan and from_ctx.config.registry.kind == "ecr":
+        from shipyard.errors import ScanFailed
+        from shipyard.operations import scan
+
+        found = scan.run(from_ctx, scan.ScanOptions(digest=live.digest))
+        if not found.passed:
+            blocking = ", ".join(f.id for f in found.blocking) or "expired allowlist entries"
+            raise ScanFailed(
+                f"the image {live.environment} serves fails the scan gate: {blocking}",
+                hint="fix the findings and release again; production never gets it",
+            )
+        checked.append("scan")
+    return ", ".join(checked) or "nothing asked"
 
 
 # -- the release tag on the same manifest ------------------------------------------------------
@@ -352,7 +400,8 @@ def run(
                 tag.replace("_", "+"),
             )
             result.image = f"{server}/{live.repository}@{live.digest}"
-            step.detail = f"{live.where}: {live.digest[:19]}"
+            checked = check_provenance(from_ctx, live, opts)
+            step.detail = f"{live.where}: {live.digest[:19]} (checked: {checked})"
         if opts.dry_run:
             result.plan = _plan(from_ctx, to_ctx, live, tag, opts)
             result.outcome = "planned"
