@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -156,26 +155,15 @@ def test_secrets_logs_and_lock_item_are_the_environments_own(own: str, other: st
     assert item["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [own]}}
 
 
-def test_pass_role_names_the_roles_of_the_environments_task_definitions(tmp_path: Path) -> None:
-    # as committed, the task definition names roles the environments share
-    (statement,) = [s for s in policy_of("staging")["Statement"] if "iam:PassRole" in s["Action"]]
-    assert statement["Action"] == ["iam:PassRole"]
-    assert statement["Resource"] == [
-        f"arn:aws:iam::{ACCOUNT}:role/gamepulse-ecs-task",
-        f"arn:aws:iam::{ACCOUNT}:role/gamepulse-ecs-execution",
-    ]
-    assert statement["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-    }
-    # roles per environment in the task definition: each role may pass only its own
-    root = tmp_path / "proj"
-    shutil.copytree(REPO / "deploy", root / "deploy")
-    base = root / "deploy" / "taskdef" / "base.json"
-    base.write_text(
-        base.read_text().replace("role/gamepulse-ecs-", "role/gamepulse-{{environment}}-ecs-")
-    )
+def test_each_role_passes_only_its_own_environments_task_roles() -> None:
     for own, other in (("staging", "production"), ("production", "staging")):
-        policy = policy_of(own, root)
+        policy = policy_of(own)
+        (statement,) = [s for s in policy["Statement"] if "iam:PassRole" in s["Action"]]
+        assert statement["Action"] == ["iam:PassRole"]
+        assert sorted(statement["Resource"]) == [
+            f"arn:aws:iam::{ACCOUNT}:role/gamepulse-{own}-ecs-execution",
+            f"arn:aws:iam::{ACCOUNT}:role/gamepulse-{own}-ecs-task",
+        ]
         passed = {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}
         for kind in ("task", "execution"):
             mine = f"arn:aws:iam::{ACCOUNT}:role/gamepulse-{own}-ecs-{kind}"
@@ -185,6 +173,25 @@ def test_pass_role_names_the_roles_of_the_environments_task_definitions(tmp_path
             assert not allows(
                 policy, "iam:PassRole", mine, {"iam:PassedToService": ["lambda.amazonaws.com"]}
             )
+
+
+def test_staging_cannot_run_a_task_definition_that_reads_productions_secrets(
+    staging: dict[str, Any],
+) -> None:
+    """The escalation a review found: register a definition whose `secrets` name production's
+    database password, start it on staging's service, read it back from the logs. Each call it
+    needs is refused to staging's role, or lands only on staging's own resources."""
+    passed = {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}
+    # the definition must carry an execution role that can read the secret: production's
+    for kind in ("execution", "task"):
+        role = f"arn:aws:iam::{ACCOUNT}:role/gamepulse-production-ecs-{kind}"
+        assert not allows(staging, "iam:PassRole", role, passed)
+    # starting it on production's service, or reading production's secret or logs directly
+    assert not allows(staging, "ecs:UpdateService", service("production"))
+    secret = ARN.format("secretsmanager", "secret:gamepulse/production/db-password-AbCdEf")
+    assert not allows(staging, "secretsmanager:GetSecretValue", secret)
+    logs = ARN.format("logs", "log-group:/ecs/gamepulse-production:log-stream:app/x")
+    assert not allows(staging, "logs:GetLogEvents", logs)
 
 
 @pytest.mark.parametrize("env", ["staging", "production"])

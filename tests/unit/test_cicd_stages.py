@@ -118,14 +118,18 @@ def test_split_image(image: str, expected: tuple[str, str | None, str | None]) -
     assert split_image(image) == expected
 
 
-def test_release_tag_drops_the_prerelease_and_explicit_wins() -> None:
+def test_a_prerelease_needs_an_explicit_release_tag_and_explicit_wins() -> None:
     live = LiveImage(
         "staging", "app", "sha256:ab", ("sha-abc1234", "1.4.1-develop.3", "20250101"), "x"
     )
     assert live.version == "1.4.1-develop.3"
     assert live.revision == "abc1234"
-    assert release_tag_for(live, None) == "1.4.1"
+    with pytest.raises(UsageError, match="serves the prerelease 1.4.1-develop.3"):
+        release_tag_for(live, None)
+    assert release_tag_for(live, "1.4.1") == "1.4.1"
     assert release_tag_for(live, "2.0.0") == "2.0.0"
+    released = LiveImage("staging", "app", "sha256:ab", ("sha-abc1234", "1.5.0"), "x")
+    assert release_tag_for(released, None) == "1.5.0"
     untagged = LiveImage("staging", "app", "sha256:ab", ("latest",), "x")
     with pytest.raises(UsageError, match="carries no version tag"):
         release_tag_for(untagged, None)
