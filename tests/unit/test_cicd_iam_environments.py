@@ -31,7 +31,13 @@ POLICY = "deploy/iam/github-actions-policy.json"
 TRUST = "deploy/iam/trust-policy.json"
 ARN = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
 # the only statements that may name every resource: these actions support no narrower one
-EVERY_RESOURCE = {"EcrLogin", "EcsTaskDefinitions", "AlarmsAndMetrics", "Identity"}
+EVERY_RESOURCE = {
+    "EcrLogin",
+    "EcsTaskDefinitions",
+    "AlarmsAndMetrics",
+    "DeployMetricsInShipyardsNamespaceOnly",  # no resource, but a namespace condition
+    "Identity",
+}
 # reading what the other environment runs: promote (production reads staging's live image)
 # and cleanup (staging keeps what production runs)
 READ_THE_OTHER = {"ecs:DescribeServices"}
@@ -276,3 +282,12 @@ def test_a_several_valued_placeholder_makes_one_resource_per_value() -> None:
 def test_an_unknown_placeholder_is_refused() -> None:
     with pytest.raises(UsageError, match=r"unknown placeholder \{\{clusterr\}\}"):
         render('{"Statement": [{"Resource": "{{clusterr}}"}]}', variables("staging"))
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_metrics_go_only_to_shipyards_namespace(env: str) -> None:
+    (statement,) = [
+        s for s in policy_of(env)["Statement"] if "cloudwatch:PutMetricData" in s["Action"]
+    ]
+    assert statement["Action"] == ["cloudwatch:PutMetricData"]
+    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Shipyard"}}

@@ -45,6 +45,7 @@ class PolicyVariables:
     registry_account: str
     cluster: str
     lock_table: str
+    metrics_namespace: str = "Shipyard"  # the only CloudWatch namespace deploys write to
     service: tuple[str, ...] = ()
     family: tuple[str, ...] = ()  # task definition families
     log_group: tuple[str, ...] = ()
@@ -175,6 +176,7 @@ def variables_for(
         registry_account=getattr(registry, "account_id", None) or account,
         cluster=target.cluster,
         lock_table=ctx.config.lock.table,
+        metrics_namespace=target.metrics_namespace,
         service=tuple(s.name for s in target.services),
         family=_unique(str(d.get("family", "")) for d in documents),
         log_group=_unique(g for d in documents for g in _log_groups(d)),
