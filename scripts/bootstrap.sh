@@ -519,9 +519,11 @@ git_safe_directory() {
     *"dubious ownership"*) ;;
     *) plan "git: $ROOT is not a git checkout -> nothing (images are labelled by commit)"; return ;;
   esac
-  plan "git: the checkout belongs to another user -> git config --global --add safe.directory $ROOT"
+  plan "git: the checkout belongs to another user -> trust it for the command run here only (GIT_CONFIG_* in its environment; no git config is written)"
   planning && return
-  git config --global --add safe.directory "$ROOT"
+  # command-scope config is "protected" like --global, but lives only in this process tree
+  local n=${GIT_CONFIG_COUNT:-0}
+  export "GIT_CONFIG_KEY_$n=safe.directory" "GIT_CONFIG_VALUE_$n=$ROOT" GIT_CONFIG_COUNT=$((n + 1))
 }
 
 # -- 9. GitHub Actions: later steps call inv and nox directly ----------------------------------

@@ -497,8 +497,8 @@ def test_plan_for_a_checkout_owned_by_another_user(machine: SimulatedMachine) ->
         os.lchown(p, 12345, 12345)
     machine.env["GIT_CONFIG_NOSYSTEM"] = "1"
     assert machine.plan().decision("git") == (
-        "git: the checkout belongs to another user "
-        f"-> git config --global --add safe.directory {machine.root}"
+        "git: the checkout belongs to another user -> trust it for the command run here only "
+        "(GIT_CONFIG_* in its environment; no git config is written)"
     )
     # once it is listed (here: for every checkout), nothing more is added
     (machine.home / ".gitconfig").write_text("[safe]\n\tdirectory = *\n")
@@ -897,3 +897,25 @@ def test_the_deploy_profile_installs_only_the_locked_runtime_dependencies(tmp_pa
     for tool in ("pytest", "moto", "ruff", "mypy", "nox", "hypothesis", "zizmor"):
         assert tool not in installed, f"{tool} is installed by the deploy profile"
     assert {"boto3", "invoke", "pydantic"} <= installed
+
+
+def test_a_checkout_of_another_user_is_trusted_for_the_command_only(tmp_path: Path) -> None:
+    clone = working_tree_clone(tmp_path)
+    (clone / ".venv").symlink_to(REPO / ".venv")  # the same locks: bootstrap installs nothing
+    for path in [clone, *clone.rglob("*")]:
+        os.lchown(path, 12345, 12345)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**root_env(), "HOME": str(home), "SHIPYARD_BOOTSTRAP": "deploy"}
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    proc = subprocess.run(
+        [str(clone / "scripts" / "bootstrap.sh"), "git", "rev-parse", "--show-toplevel"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(clone)
+    assert not (home / ".gitconfig").exists()  # nothing written for later commands
