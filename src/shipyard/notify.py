@@ -157,8 +157,10 @@ class Notifier:
         if cfg.sns and event in cfg.sns.events:
             wanted.append(("sns", lambda: self._sns(event, full)))
         for channel, send in wanted:
-            if channel not in self.down and self._configured(channel) and self._attempt(
-                channel, send
+            if (
+                channel not in self.down
+                and self._configured(channel)
+                and self._attempt(channel, send)
             ):
                 delivered.append(channel)
         return delivered

@@ -80,7 +80,8 @@ def test_a_staging_release_reuses_the_pushed_digest_and_deploys_it(
     # production's service is not created yet: it runs nothing, and staging's cleanup goes on
     assert steps["cleanup"]["outcome"] == "ok"
     assert "deleted" in steps["cleanup"]["detail"]
-    assert "environment production: service gamepulse-production in gamepulse-cluster" in proc.stderr
+    missing = "environment production: service gamepulse-production in gamepulse-cluster"
+    assert missing in proc.stderr
     # SLACK_WEBHOOK_URL is not set here: one line says so, nothing fails
     assert proc.stderr.count("notifications: slack is off (SLACK_WEBHOOK_URL is not set)") == 1
     assert _local_images(project.repository) == docker_images_before  # nothing was built

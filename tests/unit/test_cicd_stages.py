@@ -124,7 +124,7 @@ def test_a_prerelease_needs_an_explicit_release_tag_and_explicit_wins() -> None:
     )
     assert live.version == "1.4.1-develop.3"
     assert live.revision == "abc1234"
-    with pytest.raises(UsageError, match="serves the prerelease 1.4.1-develop.3"):
+    with pytest.raises(UsageError, match=r"serves the prerelease 1\.4\.1-develop\.3"):
         release_tag_for(live, None)
     assert release_tag_for(live, "1.4.1") == "1.4.1"
     assert release_tag_for(live, "2.0.0") == "2.0.0"
