@@ -267,7 +267,8 @@ def test_setup_updates_what_changed(project: Project, aws: MotoServer) -> None:
     assert setup(project, aws).returncode == 0
     policy_file = project.path / "deploy" / "iam" / "github-actions-policy.json"
     policy = json.loads(policy_file.read_text())
-    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "AlarmsAndMetrics"]
+    metrics = "DeployMetricsInShipyardsNamespaceOnly"
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != metrics]
     policy_file.write_text(json.dumps(policy))
     iam = client(aws, "iam")
     loose = iam.get_role(RoleName=role("staging"))["Role"]["AssumeRolePolicyDocument"]
