@@ -2,12 +2,18 @@
 
 ECR's control plane lives in adapters/ecr.py; both answer the same small protocol so the push
 operation does not care which one it talks to.
+
+Credentials (Basic, and the Bearer token bought with them) travel only over TLS or to this
+machine's loopback; only to the registry's own scheme, host and port, never across a redirect
+to anywhere else; and Basic goes to a token realm only on the registry's host (or its known
+token service, KNOWN_TOKEN_HOSTS).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import json
 import re
 import urllib.error
@@ -16,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
 
-from shipyard.errors import RegistryError
+from shipyard.errors import ConfigError, RegistryError
 from shipyard.secrets import Secret, redact
 
 MANIFEST_TYPES = ", ".join(
@@ -80,6 +86,13 @@ class OciRegistry:
     ) -> None:
         self._server = re.sub(r"^https?://", "", url).rstrip("/")
         self._scheme = "https" if tls or url.startswith("https://") else "http"
+        self._origin = _origin(f"{self._scheme}://{self._server}")
+        if credentials and not _may_carry_credentials(self._origin):
+            raise ConfigError(
+                f"registry {self._server}: refusing to send its credentials over plain HTTP "
+                "to a host that is not this machine",
+                hint="use TLS: set tls = true under [registry], or an https:// url",
+            )
         self._credentials = credentials
         self._timeout = timeout
         self._token: str | None = None
@@ -107,29 +120,37 @@ class OciRegistry:
         content_type: str | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         url = f"{self._scheme}://{self._server}{path}"
+        headers = {"Accept": accept} if accept else {}
+        if content_type:
+            headers["Content-Type"] = content_type
         for attempt in range(2):
-            headers = {"Accept": accept} if accept else {}
-            if content_type:
-                headers["Content-Type"] = content_type
             auth = f"Bearer {self._token}" if self._token else self._basic()
-            if auth:
-                headers["Authorization"] = auth
-            req = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
             try:
-                with urllib.request.urlopen(req, timeout=self._timeout) as resp:  # noqa: S310
-                    return resp.status, dict(resp.headers), resp.read()
-            except urllib.error.HTTPError as exc:
-                challenge = exc.headers.get("WWW-Authenticate", "")
-                if exc.code == 401 and attempt == 0 and challenge.startswith("Bearer"):
-                    self._token = self._fetch_token(challenge)
-                    continue
-                return exc.code, dict(exc.headers), exc.read()
+                status, answer, data, home = _fetch(
+                    method,
+                    url,
+                    headers,
+                    body,
+                    auth=auth,
+                    origin=self._origin,
+                    timeout=self._timeout,
+                )
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise RegistryError(
                     f"cannot reach registry {self._server}: {redact(str(reason))}",
                     hint="is it running? scripts/bootstrap.sh starts the local one",
                 ) from None
+            except _TooManyRedirects:
+                raise RegistryError(
+                    f"registry {self._server} redirected {path} more than {MAX_REDIRECTS} times"
+                ) from None
+            challenge = _header(answer, "WWW-Authenticate") or ""
+            # only the registry itself may ask for a token: a host it redirected to may not
+            if status == 401 and home and attempt == 0 and challenge.startswith("Bearer"):
+                self._token = self._fetch_token(challenge)
+                continue
+            return status, answer, data
         raise RegistryError(f"registry {self._server} kept refusing the token it issued")
 
     def _fetch_token(self, challenge: str) -> str:
@@ -137,19 +158,45 @@ class OciRegistry:
         realm = params.pop("realm", "")
         if not realm:
             raise RegistryError(f"registry {self._server} sent a Bearer challenge without realm")
+        realm_origin = self._check_realm(realm)
         query = urllib.parse.urlencode(params)
-        headers = {"Authorization": b} if (b := self._basic()) else {}
-        req = urllib.request.Request(f"{realm}?{query}", headers=headers)  # noqa: S310
+        url = f"{realm}{'&' if '?' in realm else '?'}{query}"
         try:
-            with urllib.request.urlopen(req, timeout=self._timeout) as resp:  # noqa: S310
-                body = json.loads(resp.read())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            status, _, data, _ = _fetch(
+                "GET", url, {}, None, auth=self._basic(), origin=realm_origin, timeout=self._timeout
+            )
+            if status >= 400:
+                raise RegistryError(f"registry {self._server}: token request failed: HTTP {status}")
+            body = json.loads(data)
+        except (urllib.error.URLError, OSError, ValueError, _TooManyRedirects) as exc:
             raise RegistryError(f"registry {self._server}: token request failed: {exc}") from None
-        token = body.get("token") or body.get("access_token")
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise RegistryError(f"registry {self._server}: token endpoint returned no token")
         Secret(token)  # registered for redaction
         return str(token)
+
+    def _check_realm(self, realm: str) -> Origin:
+        """The token realm gets our credentials: it must be the registry's own host (any port)
+        or the known token service of that registry, and reached the way credentials may be."""
+        realm_origin = _origin(realm)
+        scheme, host, _ = realm_origin
+        ours = self._origin[1]
+        if scheme not in ("http", "https") or not host:
+            raise RegistryError(
+                f"registry {self._server} sent a Bearer challenge whose realm is no HTTP URL"
+            )
+        if host != ours and host not in KNOWN_TOKEN_HOSTS.get(ours, ()):
+            raise RegistryError(
+                f"registry {self._server} sent a Bearer challenge with its token realm on "
+                f"another host ({host}); refused, no credentials were sent there"
+            )
+        if self._credentials and not _may_carry_credentials(realm_origin):
+            raise RegistryError(
+                f"registry {self._server}: its token realm {host} is plain HTTP; "
+                "refused, no credentials were sent there (use TLS)"
+            )
+        return realm_origin
 
     def _refused(self) -> RegistryError:
         who = self._credentials.username if self._credentials else "anonymous"
@@ -242,3 +289,88 @@ def _header(headers: dict[str, str], name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
+
+
+# -- where credentials may go ---------------------------------------------------------------------
+Origin = tuple[str, str, int]  # scheme, lower-case host, port
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
+# token services that live on another host than their registry (Docker Hub's); anything else
+# must issue tokens from the registry's own host
+KNOWN_TOKEN_HOSTS: dict[str, tuple[str, ...]] = {
+    "registry-1.docker.io": ("auth.docker.io",),
+    "index.docker.io": ("auth.docker.io",),
+    "docker.io": ("auth.docker.io",),
+}
+
+
+class _TooManyRedirects(Exception):
+    def __str__(self) -> str:
+        return f"more than {MAX_REDIRECTS} redirects"
+
+
+def _origin(url: str) -> Origin:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = 443 if scheme == "https" else 80
+    return scheme, (parts.hostname or "").lower(), port or default
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _may_carry_credentials(origin: Origin) -> bool:
+    """Credentials travel over TLS, or in clear only to this machine (nobody can listen in)."""
+    scheme, host, _ = origin
+    return scheme == "https" or _is_loopback(host)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a redirect with our Authorization header to any host: we follow
+    them ourselves, in _fetch."""
+
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
+def _fetch(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    *,
+    auth: str | None,
+    origin: Origin,
+    timeout: float,
+) -> tuple[int, dict[str, str], bytes, bool]:
+    """One request, following GET/HEAD redirects; `auth` goes only to `origin` (scheme, host
+    and port alike). Returns status, headers, body and whether the answer came from `origin`."""
+    for _hop in range(MAX_REDIRECTS + 1):
+        home = _origin(url) == origin
+        sent = {**headers, "Authorization": auth} if auth and home else dict(headers)
+        req = urllib.request.Request(url, data=body, method=method, headers=sent)  # noqa: S310
+        try:
+            with _OPENER.open(req, timeout=timeout) as resp:
+                status, answer, data = resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            status, answer, data = exc.code, dict(exc.headers), exc.read()
+        location = _header(answer, "Location")
+        if status not in REDIRECTS or not location or method not in ("GET", "HEAD"):
+            return status, answer, data, home
+        url = urllib.parse.urljoin(url, location)
+        if _origin(url)[0] not in ("http", "https"):
+            raise urllib.error.URLError(f"redirected to {url.split(':', 1)[0]}:, not HTTP")
+    raise _TooManyRedirects

@@ -3,7 +3,9 @@
 Taking it is one conditional write that succeeds only when no item exists or the one there has
 expired (a crashed run cannot block an environment forever); releasing it is a conditional
 delete that succeeds only with this acquisition's token, so nobody frees someone else's lock
-by accident. `force_release` (inv lock --release) is the deliberate exception.
+by accident. `free` (inv lock --release) reads the holder, decides (this run's, or --force),
+then deletes on the condition that the token it read is still there: a lock taken in between
+is never deleted.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.aws import translate_errors
 from shipyard.errors import AwsError, LockHeld
-from shipyard.locking import LockInfo, default_owner
+from shipyard.locking import Freed, LockInfo, default_owner, run_identity
 
 if TYPE_CHECKING:
     from shipyard.adapters.aws import AwsClients
@@ -41,6 +43,7 @@ class DynamoDbLock:
         environment: str,
         ttl_seconds: float,
         owner: str | None = None,
+        run: str | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         poll_seconds: float = 2.0,
@@ -51,6 +54,7 @@ class DynamoDbLock:
         self.environment = environment
         self.ttl_seconds = ttl_seconds
         self.owner = owner or default_owner()
+        self.run = run if run is not None else run_identity()
         self.clock = clock
         self.sleep = sleep
         self.poll_seconds = poll_seconds
@@ -79,7 +83,7 @@ class DynamoDbLock:
                 raise LockHeld(
                     f"the {self.environment} deploy lock is {described}",
                     hint="wait for that run to finish, pass --lock-wait SECONDS, or free it with "
-                    f"`inv lock --env {self.environment} --release` if it is stale",
+                    f"`inv lock --env {self.environment} --release --force` if it is stale",
                 )
             self.sleep(min(self.poll_seconds, max(deadline - self.clock(), 0.01)))
 
@@ -128,20 +132,42 @@ class DynamoDbLock:
         """An expired lock's item is simply taken over by the next writer: nothing lingers."""
         return None
 
-    def force_release(self) -> LockInfo | None:
+    def free(self, *, force: bool = False) -> Freed:
+        # a few rounds: each lost race means the lock changed hands; look again and decide
+        for _round in range(5):
+            holder = self.status()
+            if holder is None:
+                return Freed()
+            if not force and holder.run != self.run:
+                return Freed(kept=holder)
+            if self.free_exactly(holder):
+                return Freed(freed=holder)
+        raise LockHeld(f"the {self.environment} deploy lock kept changing hands; try again")
+
+    def free_exactly(self, holder: LockInfo) -> bool:
         import botocore.exceptions as bx
 
+        if not holder.token:
+            return False
         try:
-            answer = self._client.delete_item(
-                TableName=self.table, Key={KEY: {"S": self.environment}}, ReturnValues="ALL_OLD"
+            self._client.delete_item(
+                TableName=self.table,
+                Key={KEY: {"S": self.environment}},
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames={"#token": "token"},
+                ExpressionAttributeValues={":token": {"S": holder.token}},
             )
         except bx.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("ConditionalCheckFailedException", "ResourceNotFoundException"):
+                return False
             with translate_errors(f"dynamodb:DeleteItem {self.table}"):
                 raise
-        old = answer.get("Attributes")
-        return _from_item(old) if old else None
+        return True
+
+    def force_release(self) -> LockInfo | None:
+        """Free the lock whoever holds it; what was freed (None: it was not held)."""
+        return self.free(force=True).freed
 
     # -- internals -----------------------------------------------------------------------
     def _try_put(self, message: str) -> LockInfo | None:
@@ -156,6 +182,7 @@ class DynamoDbLock:
             host=socket.gethostname(),
             pid=os.getpid(),
             token=uuid.uuid4().hex,
+            run=self.run,
         )
         item = {
             KEY: {"S": self.environment},
@@ -168,6 +195,7 @@ class DynamoDbLock:
             "host": {"S": info.host},
             "pid": {"N": str(info.pid)},
             "token": {"S": info.token},
+            "run": {"S": info.run},
         }
         for attempt in range(2):
             try:
@@ -233,4 +261,5 @@ def _from_item(item: dict[str, Any]) -> LockInfo:
         host=s("host"),
         pid=int(pid) if pid is not None else None,
         token=s("token"),
+        run=s("run"),
     )

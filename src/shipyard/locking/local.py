@@ -2,8 +2,12 @@
 
 The kernel drops an flock when its process dies, kill -9 included, so a lock left behind by a
 killed process is free by construction; the holder's description stays in the file and is
-reported as stale when the next process takes over. `force_release` (inv lock --release) moves
-the file away: whoever held it keeps an flock on an inode nobody else will open again.
+reported as stale when the next process takes over. `free` (inv lock --release) moves the file
+away: whoever held it keeps an flock on an inode nobody else will open again.
+
+A second file, `<lock>.guard`, is flocked for the instant an acquirer takes the lock and writes
+who it is, and while `free` reads the holder and moves the file: so `free` never moves away a
+lock taken after it read the holder it decided on.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from shipyard.errors import LockHeld
-from shipyard.locking import LockInfo, default_owner
+from shipyard.locking import Freed, LockInfo, default_owner, run_identity
 
 POLL_SECONDS = 0.2
 
@@ -40,16 +45,25 @@ def _parse(text: str) -> LockInfo | None:
             host=str(data.get("host", "")),
             pid=data.get("pid"),
             token=str(data.get("token", "")),
+            run=str(data.get("run", "")),
         )
     except (ValueError, KeyError, TypeError):
         return None
 
 
 class FileLock:
-    def __init__(self, path: Path, *, environment: str, actor: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        environment: str,
+        actor: str | None = None,
+        run: str | None = None,
+    ) -> None:
         self.path = path
         self.environment = environment
         self.actor = actor
+        self.run = run if run is not None else run_identity()
         self._fd: int | None = None
         self._info: LockInfo | None = None
 
@@ -79,24 +93,43 @@ class FileLock:
         except FileNotFoundError:
             return None
 
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Held for an instant only, never while the deploy lock is held; the kernel drops it
+        with its process, so a killed holder cannot leave it taken."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".guard"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     # -- Lock protocol ---------------------------------------------------------------------
     def acquire(self, message: str, *, wait: float = 0.0) -> LockInfo:
         if self._fd is not None and self._info is not None:
             return self._info
         deadline = time.monotonic() + max(0.0, wait)
         while True:
-            fd = self._open_locked()
-            if fd is not None:
-                break
-            holder = self._read_info()
+            with self._guard():
+                info = self._take(message)
+                holder = None if info else self._read_info()
+            if info is not None:
+                return info
             if time.monotonic() >= deadline:
                 what = _describe(holder) if holder else "held by another process"
                 raise LockHeld(
                     f"environment {self.environment!r} is locked: {what}",
                     hint="wait for it, pass --lock-wait SECONDS, or free it with "
-                    f"`inv lock --env {self.environment} --release` if its owner is gone",
+                    f"`inv lock --env {self.environment} --release --force` if its owner is gone",
                 )
             time.sleep(POLL_SECONDS)
+
+    def _take(self, message: str) -> LockInfo | None:
+        """Under the guard: the flock and who holds it, written at once."""
+        fd = self._open_locked()
+        if fd is None:
+            return None
         left = _parse(os.pread(fd, 65536, 0).decode("utf-8", "replace"))
         info = LockInfo(
             owner=default_owner(self.actor),
@@ -106,6 +139,7 @@ class FileLock:
             pid=os.getpid(),
             token=secrets.token_hex(8),
             took_over=left.owner if left else "",
+            run=self.run,
         )
         blob = json.dumps({**info.as_dict(), "token": info.token}).encode()
         os.ftruncate(fd, 0)
@@ -128,6 +162,39 @@ class FileLock:
         """The holder, or None when free (a killed holder's leftovers count as free)."""
         if self._info is not None:
             return self._info
+        return self._live_holder()
+
+    def leftover(self) -> LockInfo | None:
+        """What a killed holder wrote, when the lock is free but its file is not empty."""
+        if self.status() is not None:
+            return None
+        return self._read_info()
+
+    def free(self, *, force: bool = False) -> Freed:
+        with self._guard():
+            holder = self._live_holder()
+            if holder is None:
+                self._clear_leftover(force)
+                return Freed()
+            if not force and holder.run != self.run:
+                return Freed(kept=holder)
+            self._move_away()
+            return Freed(freed=holder)
+
+    def free_exactly(self, holder: LockInfo) -> bool:
+        with self._guard():
+            now = self._live_holder()
+            if now is None or not holder.token or now.token != holder.token:
+                return False
+            self._move_away()
+            return True
+
+    def force_release(self) -> LockInfo | None:
+        """Free the lock whoever holds it; what was freed (None: it was not held)."""
+        return self.free(force=True).freed
+
+    def _live_holder(self) -> LockInfo | None:
+        """Who holds the flock now (None: nobody alive does)."""
         if not self.path.exists():
             return None
         fd = os.open(self.path, os.O_RDONLY)
@@ -140,19 +207,15 @@ class FileLock:
         finally:
             os.close(fd)
 
-    def leftover(self) -> LockInfo | None:
-        """What a killed holder wrote, when the lock is free but its file is not empty."""
-        if self.status() is not None:
-            return None
-        return self._read_info()
-
-    def force_release(self) -> LockInfo | None:
-        holder = self.status()
-        if holder is None:
+    def _clear_leftover(self, force: bool) -> None:
+        """A dead holder's description goes only when it was this run's (or forced): another
+        run's stays to be reported as taken over."""
+        left = self._read_info()
+        if left is not None and (force or left.run == self.run):
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-            return None
+
+    def _move_away(self) -> None:
         # the holder keeps its flock on the unlinked inode; the next acquirer makes a new file
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        return holder

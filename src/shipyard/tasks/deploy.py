@@ -187,7 +187,9 @@ def rollback(
 
 @shipyard_task(
     help={
-        "release": "free the lock whoever holds it (when its owner is gone)",
+        "release": "free the lock if this run holds it (in CI: this job attempt; elsewhere: "
+        "you on this host); another run's lock is left, with a line saying whose",
+        "force": "with --release: free the lock whoever holds it (when its owner is gone)",
         "status": "show who holds the lock (the default)",
     }
 )
@@ -195,6 +197,7 @@ def lock(
     c: Any,
     env: str = "local",
     release: bool = False,
+    force: bool = False,
     status: bool = False,
     debug: bool = False,
     json: bool = False,
@@ -202,16 +205,14 @@ def lock(
     """Show or free an environment's deploy lock."""
     from shipyard.locking import get_lock
 
+    if force and not release:
+        from shipyard.errors import UsageError
+
+        raise UsageError("--force only goes with --release", hint="inv lock --release --force")
     ctx = context(env)
     the_lock = get_lock(ctx)
     if release:
-        freed = the_lock.force_release()
-        if json:
-            ctx.console.json({"environment": env, "released": freed.as_dict() if freed else None})
-        elif freed:
-            ctx.console.line(f"released the {env} lock held by {freed.owner}: {freed.message}")
-        else:
-            ctx.console.line(f"the {env} lock was not held")
+        _release_lock(ctx, the_lock, force=force, as_json=json)
         return
     info = the_lock.status()
     stale = the_lock.leftover() if info is None else None
@@ -237,6 +238,33 @@ def lock(
         [[env, info.owner, since, info.message]],
         title="lock",
     )
+
+
+def _release_lock(ctx: Any, the_lock: Any, *, force: bool, as_json: bool) -> None:
+    """Free this run's lock (or anyone's, forced). Another run's lock left alone is not a
+    failure: the workflow's always() cleanup step must not fail the job for it."""
+    env = ctx.environment
+    result = the_lock.free(force=force)
+    freed, kept = result.freed, result.kept
+    if as_json:
+        ctx.console.json(
+            {
+                "environment": env,
+                "released": freed.as_dict() if freed else None,
+                "left": kept.as_dict() if kept else None,
+            }
+        )
+    elif freed:
+        why = f": {freed.message}" if freed.message else ""
+        ctx.console.line(f"released the {env} lock held by {freed.owner}{why}")
+    elif kept:
+        why = f" ({kept.message})" if kept.message else ""
+        ctx.console.line(
+            f"left the {env} lock of {kept.owner}{why}: not this run's "
+            f"(inv lock --env {env} --release --force frees it)"
+        )
+    else:
+        ctx.console.line(f"the {env} lock was not held")
 
 
 @shipyard_task()
