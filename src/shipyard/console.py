@@ -3,14 +3,23 @@
 Under GitHub Actions (GITHUB_ACTIONS=true) tables are also appended to $GITHUB_STEP_SUMMARY,
 outputs go to $GITHUB_OUTPUT, errors become ::error:: annotations and long output is folded in
 ::group:: blocks. Elsewhere the same calls print plain text.
+
+Printed values are data, never workflow commands. The runner takes a command from any line
+that starts with `::` after leading whitespace, and a legacy `##[command]` from anywhere in a
+line, splitting lines at CR, LF and CRLF; so under Actions every printed line is made inert
+(`inert`), table cells keep their line breaks as `\n`/`\r` (one row stays one line), the data of
+shipyard's own commands is escaped as GitHub documents (%25 %0D %0A), summary table cells escape
+`|` as `\\|`, and outputs with a line break use the heredoc form. Redaction always comes first.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -70,7 +79,7 @@ class Console:
     # -- plain lines ---------------------------------------------------------------------
     def line(self, text: str = "") -> None:
         if not self.quiet:
-            print(redact(text), file=self.out, flush=True)
+            _emit(self.out, text)
 
     def info(self, text: str) -> None:
         self.line(text)
@@ -78,22 +87,25 @@ class Console:
     def progress(self, text: str) -> None:
         """A line of progress for long work; on stderr so --json stdout stays clean."""
         if not self.quiet:
-            stamp = time.strftime("%H:%M:%S")
-            print(f"[{stamp}] {redact(text)}", file=self.err, flush=True)
+            _emit(self.err, f"[{time.strftime('%H:%M:%S')}] {text}")
 
     def warn(self, text: str) -> None:
-        text = redact(text)
-        if _on_github():
-            print(f"::warning::{_escape_annotation(text)}", file=self.err, flush=True)
-        else:
-            print(f"warning: {text}", file=self.err, flush=True)
+        self._annotate("warning", text)
 
     def error(self, text: str) -> None:
+        self._annotate("error", text)
+
+    def _annotate(self, kind: str, text: str) -> None:
         text = redact(text)
         if _on_github():
-            print(f"::error::{_escape_annotation(text)}", file=self.err, flush=True)
+            print(f"::{kind}::{escape_data(text)}", file=self.err, flush=True)
         else:
-            print(f"error: {text}", file=self.err, flush=True)
+            print(f"{kind}: {text}", file=self.err, flush=True)
+
+    def show_traceback(self, exc: BaseException) -> None:
+        """The traceback of `exc` (--debug), redacted like every other line: the exception's
+        message, and those of the exceptions it was raised from, may quote a secret."""
+        _emit(self.err, "".join(traceback.format_exception(exc)).rstrip("\n"))
 
     # -- tables --------------------------------------------------------------------------
     def table(
@@ -106,15 +118,22 @@ class Console:
     ) -> str:
         """Print a table; under GitHub Actions also append it to the job summary."""
         clean_rows = [[redact(_cell(c)) for c in row] for row in rows]
-        text = tabulate(clean_rows, headers=list(headers), tablefmt="simple")
+        clean_headers = [redact(h) for h in headers]
+        if _on_github():  # one row, one line: a break inside a cell could start a command
+            shown_rows = [[_one_line(c) for c in row] for row in clean_rows]
+            shown_headers = [_one_line(h) for h in clean_headers]
+        else:
+            shown_rows, shown_headers = clean_rows, clean_headers
+        text = tabulate(shown_rows, headers=shown_headers, tablefmt="simple")
         if not self.quiet:
             if title:
-                print(redact(title), file=self.out)
-            print(text, file=self.out, flush=True)
+                _emit(self.out, title)
+            _emit(self.out, text)
         if summary:
+            md_rows = [[_md_cell(c) for c in row] for row in clean_rows]
             self.step_summary(
-                (f"### {redact(title)}\n\n" if title else "")
-                + tabulate(clean_rows, headers=list(headers), tablefmt="github")
+                (f"### {_md_heading(redact(title))}\n\n" if title else "")
+                + tabulate(md_rows, headers=[_md_cell(h) for h in clean_headers], tablefmt="github")
                 + "\n"
             )
         return text
@@ -122,6 +141,9 @@ class Console:
     def json(self, data: Any) -> None:
         global _json_printed
         text = redact(json.dumps(data, indent=2, sort_keys=True, default=str))
+        if _on_github():
+            # `##[` can only stand inside a JSON string here: \u005b is the same document
+            text = text.replace("##[", "##\\u005b")
         print(text, file=self._out or sys.stdout, flush=True)
         _json_printed = True
 
@@ -136,11 +158,16 @@ class Console:
         path = os.environ.get("GITHUB_OUTPUT")
         if not (_on_github() and path):
             return
+        for key in values:
+            if not _OUTPUT_NAME.fullmatch(key):
+                raise ValueError(f"{key!r} cannot be a GitHub output name")
         with Path(path).open("a", encoding="utf-8") as fh:
             for key, value in values.items():
                 text = redact("" if value is None else str(value))
-                if "\n" in text:
+                if "\n" in text or "\r" in text:
                     delimiter = f"ghadelim_{uuid.uuid4().hex}"
+                    while delimiter in text:  # never in practice; then the value cannot end it
+                        delimiter = f"ghadelim_{uuid.uuid4().hex}"
                     fh.write(f"{key}<<{delimiter}\n{text}\n{delimiter}\n")
                 else:
                     fh.write(f"{key}={text}\n")
@@ -148,13 +175,37 @@ class Console:
     @contextmanager
     def group(self, title: str) -> Iterator[None]:
         if _on_github():
-            print(f"::group::{redact(title)}", file=self.err, flush=True)
+            print(f"::group::{escape_data(redact(title))}", file=self.err, flush=True)
             try:
                 yield
             finally:
                 print("::endgroup::", file=self.err, flush=True)
         else:
             yield
+
+
+_OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_BREAK = re.compile(r"\r\n|\r|\n")  # where the runner splits lines
+
+
+def _emit(stream: TextIO, text: str) -> None:
+    print(inert(redact(text)), file=stream, flush=True)
+
+
+def inert(text: str) -> str:
+    """Under GitHub Actions: `text` with no line the runner would take as a workflow command.
+    A line starting with `::` (after whitespace) gets its first colon escaped as %3A; a legacy
+    `##[` becomes `##%5B`. Elsewhere `text` unchanged."""
+    if not _on_github():
+        return text
+    parts = re.split(r"(\r\n|\r|\n)", text)
+    for i in range(0, len(parts), 2):  # the even parts are lines, the odd ones their breaks
+        line = parts[i]
+        body = line.lstrip()
+        if body.startswith("::"):
+            line = line[: len(line) - len(body)] + "%3A" + body[1:]
+        parts[i] = line.replace("##[", "##%5B")
+    return "".join(parts)
 
 
 def _cell(value: Any) -> str:
@@ -165,7 +216,24 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _escape_annotation(text: str) -> str:
+def _one_line(text: str) -> str:
+    """A cell on one line: the runner does not unescape plain log lines, so its own %0A would
+    show verbatim; `\n` reads as the line break it stands for."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _md_cell(text: str) -> str:
+    """A cell of a GitHub markdown table: `|` would end it and a line break the row."""
+    return _BREAK.sub("<br>", text.replace("|", "\\|"))
+
+
+def _md_heading(text: str) -> str:
+    return _BREAK.sub(" ", text)
+
+
+def escape_data(text: str) -> str:
+    """The data of a workflow command (::error::DATA), as GitHub documents it. (shipyard's
+    commands carry no properties, title=... and the like, which would also need %3A and %2C.)"""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from shipyard.config.base import SecretRef
 from shipyard.config.model import ShipyardConfig
 from shipyard.console import Console
-from shipyard.secrets import Secret
+from shipyard.secrets import Secret, register_login
 
 if TYPE_CHECKING:
     from shipyard.adapters.aws import AwsClients
@@ -60,16 +60,40 @@ class Context:
             creds = None
             if reg.username and reg.password:
                 creds = Credentials(reg.username, self.secret(reg.password))
+                register_login(reg.username, creds.password)
             return OciRegistry(reg.url, creds, tls=reg.tls)
         from shipyard.adapters.ecr import EcrRegistry
 
         return EcrRegistry.from_config(self.config, self.aws)
 
-    def secret(self, ref: SecretRef) -> Secret:
+    def secret(self, ref: SecretRef, *, into_container: bool = False) -> Secret:
+        """Resolve `ref`. `into_container`: the value is delivered into a container, whose
+        code is not shipyard's, so a file reference gets only secret_roots(into_container)."""
         from shipyard.adapters.secret_store import resolve
 
         aws = self.aws if (ref.ssm or ref.secretsmanager) else None
-        return resolve(ref, root=self.root, aws=aws, environ=self.environ)
+        roots = self.secret_roots(into_container=into_container)
+        return resolve(ref, root=self.root, roots=roots, aws=aws, environ=self.environ)
+
+    def secret_roots(self, *, into_container: bool = False) -> list[Path]:
+        """Where file references may resolve (SecretsConfig): the project, the environment's
+        state directory, secrets.file_roots and, for shipyard's own credentials only,
+        secrets.credential_file_roots."""
+        cfg = self.config.secrets
+        extra = cfg.file_roots + ([] if into_container else cfg.credential_file_roots)
+        return [
+            self.root,
+            self.root / ".shipyard" / self.environment,
+            *(self.path(str(Path(r).expanduser())) for r in extra),
+        ]
+
+    def secret_path(self, ref: SecretRef, *, into_container: bool = False) -> Path:
+        """The real path of a file reference, refused (UsageError) outside secret_roots."""
+        from shipyard.adapters.secret_store import contained
+
+        return contained(
+            ref, root=self.root, roots=self.secret_roots(into_container=into_container)
+        )
 
     @property
     def state_dir(self) -> Path:

@@ -17,7 +17,6 @@ import functools
 import re
 import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from shipyard.config.loader import BASE_FILE, ENV_DIR, read_toml
@@ -27,7 +26,9 @@ from shipyard.taskdef import MissingContainer, Rendered, load_file
 from shipyard.taskdef_rules import CD, Key, Problem, Ref, check
 
 if TYPE_CHECKING:
+    from shipyard.config.base import SecretRef
     from shipyard.context import Context
+    from shipyard.secrets import Secret
     from shipyard.targets.ecs_base import EcsBase
     from shipyard.targets.local import LocalTarget
 
@@ -292,41 +293,46 @@ def _as_docker(target: LocalTarget, rendered: Rendered) -> None:
 
 
 def _local_secrets(ctx: Context, target: LocalTarget, rendered: Rendered, sources: Sources) -> None:
-    """env: references must be set and file: references readable now (a file under the
-    environment's state directory is generated on first use)."""
+    """Every secret a container gets resolves now, as the deploy will: an env: variable set, a
+    file: reference inside the roots allowed for container secrets (symlinks resolved) and
+    readable, or under the environment's state directory (generated on first use), and a value
+    an --env-file can carry (one line, no NUL)."""
+    from shipyard.adapters.containers import check_env_entry
     from shipyard.targets.local_spec import secret_ref
 
     for ci, container in enumerate(rendered.document[CD]):
         for si, entry in enumerate(container.get("secrets") or []):
             ref = secret_ref(str(entry["valueFrom"]), where="")
             path: tuple[Key, ...] = (CD, Ref(ci, container["name"]), "secrets", si, "valueFrom")
-            if ref.env and not ctx.environ.get(ref.env):
-                raise located(
-                    sources,
-                    Problem(
-                        path,
-                        f"env:{ref.env}: the environment variable {ref.env} is not set",
-                        hint=f"export {ref.env} before running shipyard",
-                    ),
-                )
-            if ref.file and not _readable_or_generated(ctx, target, Path(ref.file)):
-                raise located(
-                    sources,
-                    Problem(
-                        path,
-                        f"file:{ref.file}: cannot read it",
-                        hint=f"create it, or name a file under .shipyard/{ctx.environment}/ "
-                        "(generated on first use)",
-                    ),
-                )
+            try:
+                secret = _local_secret(ctx, target, ref)
+                if secret is not None:
+                    check_env_entry(str(entry["name"]), secret)
+            except UsageError as exc:
+                raise located(sources, Problem(path, exc.message, hint=exc.hint)) from None
 
 
-def _readable_or_generated(ctx: Context, target: LocalTarget, path: Path) -> bool:
-    path = path.expanduser()
-    path = path if path.is_absolute() else ctx.root / path
-    if path.resolve().is_relative_to(target.state_path.resolve()) and not path.exists():
-        return True
-    return path.is_file()
+def _local_secret(ctx: Context, target: LocalTarget, ref: SecretRef) -> Secret | None:
+    """`ref` resolved for delivery into a container; None when the deploy generates it, or
+    when only AWS can tell (checked by the deploy itself)."""
+    if ref.env and not ctx.environ.get(ref.env):
+        raise UsageError(
+            f"env:{ref.env}: the environment variable {ref.env} is not set",
+            hint=f"export {ref.env} before running shipyard",
+        )
+    if ref.file:
+        path = ctx.secret_path(ref, into_container=True)
+        if path.is_relative_to(target.state_path.resolve()) and not path.exists():
+            return None
+        if not path.is_file():
+            raise UsageError(
+                f"file:{ref.file}: cannot read it",
+                hint=f"create it, or name a file under .shipyard/{ctx.environment}/ "
+                "(generated on first use)",
+            )
+    if ref.env or ref.file:
+        return ctx.secret(ref, into_container=True)
+    return None
 
 
 def _proxy_port(target: LocalTarget) -> None:

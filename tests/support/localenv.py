@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -124,8 +125,27 @@ class LocalEnv:
             if found:
                 _docker(kind, "rm", *found)
         _remove_images(self.project.repository)
+        _remove_isolation_rules(self.project.repository)
         if self.registry_address and self.registry_address != DEFAULT_REGISTRY_ADDRESS:
             _docker("logout", self.registry_address)
+
+
+def _remove_isolation_rules(repository: str) -> None:
+    """The DOCKER-USER rules shipyard added for this project's stacks (adapters/isolation.py,
+    tagged "shipyard <stack>"; stacks start with the repository). No iptables, no rules."""
+    with contextlib.suppress(OSError):
+        listed = subprocess.run(
+            ["iptables", "-w", "10", "-S", "DOCKER-USER"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        for line in listed.splitlines():
+            words = shlex.split(line)
+            if f"shipyard {repository}" in " ".join(words) and words[:1] == ["-A"]:
+                subprocess.run(
+                    ["iptables", "-w", "10", "-D", *words[1:]], capture_output=True, check=False
+                )
 
 
 def _stop_nginx(env: LocalEnv) -> None:

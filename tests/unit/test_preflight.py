@@ -150,7 +150,7 @@ def test_the_shipped_environments_pass_without_docker_or_aws(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "none")
     overrides = {"target.proxy_port": free_port()} if env == "local" else {}
     password = root / "password"
-    password.write_text("secret\n")
+    password.write_text("preflight-test-password\n")  # resolved, so masked: not a word
     if env == "local":
         overrides["registry.password"] = {"file": str(password)}
     check_environment(_ctx(root, env, **overrides))

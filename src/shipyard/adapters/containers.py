@@ -20,7 +20,7 @@ from typing import Any
 
 from shipyard.adapters.docker import CliFailed, DockerEngine, docker_error_text
 from shipyard.adapters.ports import free_port
-from shipyard.errors import DeployFailed
+from shipyard.errors import DeployFailed, UsageError
 from shipyard.secrets import Secret
 from shipyard.targets.local_spec import ContainerSpec
 
@@ -98,6 +98,21 @@ class Containers:
         if self._call("volume inspect", lambda: self.client.volume.exists(name)):
             return
         self._call("volume create", lambda: self.client.volume.create(name, labels=dict(labels)))
+
+    def bridge(self, network: str) -> str:
+        """The host interface of a bridge network (what the isolation rules name)."""
+        found = self._cli_json("network inspect", "network", "inspect", network)
+        if not found:
+            raise DeployFailed(f"no Docker network named {network}")
+        net = found[0]
+        if net.get("Driver") != "bridge":
+            raise DeployFailed(
+                f"Docker network {network} uses the {net.get('Driver')} driver; the local "
+                "target keeps only bridge networks from other hosts",
+                hint="name a bridge network in target.network, or leave it unset",
+            )
+        options = net.get("Options") or {}
+        return str(options.get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}")
 
     def remove_network(self, name: str) -> None:
         with contextlib.suppress(Exception):
@@ -326,8 +341,33 @@ def _run_kwargs(
 ENV_FILE_SUFFIX = ".env"
 
 
+def check_env_entry(key: str, secret: Secret) -> None:
+    """UsageError (exit 2) unless `key=value` is one line Docker's --env-file reads back as
+    written. That format has no quoting or escaping: a line break in a value would start
+    another variable (an injection), and a NUL cannot be passed at all; so such a value is
+    refused, naming the reference, never the value."""
+    if not key or any(c in key for c in "=\x00") or any(c.isspace() for c in key):
+        raise UsageError(
+            f"secret {secret.source or '?'}: {key!r} cannot be an environment variable name"
+        )
+    found = [name for char, name in _UNSAFE.items() if char in secret.reveal()]
+    if found:
+        raise UsageError(
+            f"secret {secret.source or '?'} for {key} holds {' and '.join(found)}, which "
+            "Docker's --env-file cannot carry (it has no quoting)",
+            hint="store the value base64-encoded and decode it in the container",
+        )
+
+
+_UNSAFE = {"\n": "a line break", "\r": "a carriage return", "\x00": "a NUL byte"}
+
+
 def write_env_file(env_dir: Path, secrets: Mapping[str, Secret]) -> Path:
-    """An --env-file readable by its owner only from its first byte."""
+    """An --env-file readable by its owner only from its first byte (O_EXCL, mode 0600:
+    never created wider and narrowed afterwards). Every entry is checked before anything is
+    written."""
+    for key, value in secrets.items():
+        check_env_entry(key, value)
     env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = env_dir / f"{pysecrets.token_hex(8)}{ENV_FILE_SUFFIX}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

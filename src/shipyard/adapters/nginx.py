@@ -10,7 +10,9 @@ finish the requests they hold, so no request is dropped. nginx itself answers
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,12 +23,47 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.adapters import nginx_state
 from shipyard.adapters.ports import port_holder
-from shipyard.errors import DeployFailed, ToolUnavailable
+from shipyard.errors import DeployFailed, ToolUnavailable, UsageError
 from shipyard.fsutil import write_atomically
 
 RELEASE_PATH = "/.shipyard/release"
 NO_RELEASE = "none"
+# nginx's own syntax (; { } # quotes, escapes) and $variables: no value written into the
+# configuration may carry them, nor a control character, whatever quoting is around it
+_UNSAFE = re.compile(r"[;{}#'\"\\$\x00-\x1f\x7f]")
+_RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def quoted(value: str, what: str) -> str:
+    """`value` as one double-quoted nginx argument; refused (exit 2) when it holds anything
+    nginx would read as syntax instead of text."""
+    found = _UNSAFE.search(value)
+    if found:
+        raise UsageError(
+            f"{what} {value!r} cannot be written into nginx's configuration "
+            f"(it contains {found.group()!r})",
+            hint="use a value without ; { } # quotes, backslashes, $ or control characters",
+        )
+    return f'"{value}"'
+
+
+def address(host: str, port: int, what: str) -> str:
+    """host:port for `listen` or `server`: an IP address (IPv6 in brackets) and a port."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"{what}: {host!r} is not an IP address") from None
+    if "%" in host or isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise UsageError(f"{what}: {host!r} port {port!r} is not an address nginx can use")
+    return quoted(f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}", what)
+
+
+def release_token(release: str) -> str:
+    if not _RELEASE.match(release):
+        raise UsageError(f"release id {release!r} cannot be written into nginx's configuration")
+    return release
 
 
 @dataclass(frozen=True)
@@ -36,34 +73,39 @@ class Upstream:
     port: int
 
 
-def render_main(prefix: Path) -> str:
-    """nginx.conf: everything nginx writes stays under `prefix`."""
-    tmp = prefix / "tmp"
+def render_main(prefix: Path, worker: nginx_state.Worker | None = None) -> str:
+    """nginx.conf: everything nginx writes stays under `prefix`; as root, the workers run as
+    `worker`, who owns the temp paths (nginx_state.py) and nothing else here."""
+
+    def at(*names: str) -> str:
+        return quoted(str(prefix.joinpath(*names)), "the nginx state path")
+
+    user = f"user {worker.user} {worker.group};\n" if worker else ""
+    temp = "".join(
+        f"    {kind}_temp_path {at('tmp', name)};\n"
+        for kind, name in nginx_state.TEMP_PATHS.items()
+    )
     return f"""# written by shipyard; the routing lives in upstream.conf
-worker_processes 1;
+{user}worker_processes 1;
 daemon on;
-pid {prefix / "nginx.pid"};
-error_log {prefix / "error.log"} warn;
+pid {at("nginx.pid")};
+error_log {at("error.log")} warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {prefix / "access.log"};
-    client_body_temp_path {tmp / "client"};
-    proxy_temp_path {tmp / "proxy"};
-    fastcgi_temp_path {tmp / "fastcgi"};
-    uwsgi_temp_path {tmp / "uwsgi"};
-    scgi_temp_path {tmp / "scgi"};
-    include {prefix / "upstream.conf"};
+    access_log {at("access.log")};
+{temp}    include {at("upstream.conf")};
 }}
 """
 
 
 def render_upstream(bind: str, port: int, upstream: Upstream | None) -> str:
-    release = upstream.release_id if upstream else NO_RELEASE
+    release = release_token(upstream.release_id) if upstream else NO_RELEASE
     if upstream is None:
         route = '        return 503 "no release is live in this environment\\n";'
         block = ""
     else:
-        block = f"upstream shipyard_live {{\n    server {upstream.host}:{upstream.port};\n}}\n"
+        server = address(upstream.host, upstream.port, "the upstream")
+        block = f"upstream shipyard_live {{\n    server {server};\n}}\n"
         route = (
             "        proxy_pass http://shipyard_live;\n"
             "        proxy_set_header Host $host;\n"
@@ -73,7 +115,7 @@ def render_upstream(bind: str, port: int, upstream: Upstream | None) -> str:
         )
     return f"""# release {release}
 {block}server {{
-    listen {bind}:{port};
+    listen {address(bind, port, "target.proxy_bind/proxy_port")};
     add_header X-Shipyard-Release "{release}" always;
     location = {RELEASE_PATH} {{
         default_type text/plain;
@@ -87,11 +129,20 @@ def render_upstream(bind: str, port: int, upstream: Upstream | None) -> str:
 
 
 class NginxProxy:
-    def __init__(self, state_dir: Path, *, bind: str, port: int, binary: str = "nginx") -> None:
+    def __init__(
+        self, state_dir: Path, *, bind: str, port: int, binary: str = "nginx", own: int = 3
+    ) -> None:
         self.prefix = state_dir / "nginx"
         self.bind = bind
         self.port = port
         self.binary = binary
+        # directories ending at the prefix that are shipyard's: .shipyard, <env>, nginx
+        self.own = own
+        # refused here, before anything is written or started: the checkout path and the
+        # listen address go into the configuration as they are
+        quoted(str(self.prefix), "the nginx state path")
+        address(bind, port, "target.proxy_bind/proxy_port")
+        nginx_state.check(self.prefix, own=own, who=nginx_state.worker())
 
     @property
     def conf(self) -> Path:
@@ -107,8 +158,10 @@ class NginxProxy:
 
     @property
     def url(self) -> str:
-        host = self.bind if self.bind not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
-        return f"http://{host}:{self.port}"
+        ip = ipaddress.ip_address(self.bind)
+        if ip.is_unspecified:  # listening everywhere: this machine reaches it on loopback
+            ip = ipaddress.ip_address("::1" if ip.version == 6 else "127.0.0.1")
+        return f"http://[{ip}]:{self.port}" if ip.version == 6 else f"http://{ip}:{self.port}"
 
     # -- process ---------------------------------------------------------------------------
     def _exe(self) -> str:
@@ -175,7 +228,7 @@ class NginxProxy:
         holder = port_holder(self.port)
         if holder is None or str(self.conf) not in holder.cmdline:
             return False
-        self.prefix.mkdir(parents=True, exist_ok=True)
+        self._prepare_dirs()
         write_atomically(self.pid_file, f"{holder.pid}\n")
         return self.running()
 
@@ -193,13 +246,14 @@ class NginxProxy:
             fix = f"stop that process or {fix}"
         raise ToolUnavailable(f"{self.bind}:{self.port} is taken by {holder.describe()}", hint=fix)
 
+    def _prepare_dirs(self) -> nginx_state.Worker | None:
+        worker = nginx_state.worker()
+        nginx_state.prepare(self.prefix, own=self.own, who=worker)
+        return worker
+
     def _prepare_files(self) -> None:
-        tmp = self.prefix / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        # workers run as an unprivileged user when the master is root: they buffer here
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, 0o1777)  # noqa: S103 - sticky and only nginx's buffers, like /tmp
-        write_atomically(self.conf, render_main(self.prefix))
+        worker = self._prepare_dirs()
+        write_atomically(self.conf, render_main(self.prefix, worker))
 
     def _check(self) -> None:
         proc = self._run("-t", "-q")

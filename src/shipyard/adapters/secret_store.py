@@ -1,9 +1,15 @@
-"""Resolve secret references (env var, file, SSM parameter, Secrets Manager) into Secrets."""
+"""Resolve secret references (env var, file, SSM parameter, Secrets Manager) into Secrets.
+
+A file reference is read only from inside `roots` (see SecretsConfig for which roots a use
+gets), judged on the real path after every symlink: `..`, absolute paths and links out of the
+allowed directories are refused with the reference and the roots, before anything is read.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import stat
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from shipyard.adapters.aws import AwsClients, translate_errors
@@ -16,6 +22,7 @@ def resolve(
     ref: SecretRef,
     *,
     root: Path,
+    roots: Sequence[Path],
     aws: AwsClients | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Secret:
@@ -30,15 +37,7 @@ def resolve(
             )
         return Secret(value, where)
     if ref.file:
-        path = Path(ref.file).expanduser()
-        path = path if path.is_absolute() else root / path
-        try:
-            return Secret(path.read_text().strip(), where)
-        except OSError:
-            raise UsageError(
-                f"secret {where}: cannot read {path}",
-                hint="create it (scripts/bootstrap.sh does for the local registry)",
-            ) from None
+        return Secret(_read(contained(ref, root=root, roots=roots), where).strip(), where)
     if aws is None:
         raise UsageError(
             f"secret {where} needs AWS access, which this environment does not configure"
@@ -52,3 +51,42 @@ def resolve(
             resp = aws.client("secretsmanager").get_secret_value(SecretId=ref.secretsmanager)
         return Secret(str(resp.get("SecretString") or ""), where)
     raise UsageError(f"secret reference {where} names no source")
+
+
+def contained(ref: SecretRef, *, root: Path, roots: Sequence[Path]) -> Path:
+    """The real path of the file `ref` names (relative to `root`), every symlink resolved;
+    UsageError (exit 2) unless it lies inside one of `roots` (themselves resolved)."""
+    raw = Path(str(ref.file)).expanduser()
+    real = Path(os.path.realpath(raw if raw.is_absolute() else root / raw))
+    allowed = list(dict.fromkeys(Path(os.path.realpath(r)) for r in roots))
+    if any(real.is_relative_to(r) for r in allowed):
+        return real
+    raise UsageError(
+        f"secret {ref.describe()} resolves to {real}, outside the directories secrets are "
+        f"read from: {', '.join(map(str, allowed))}",
+        hint="move the file into one of them, or add its directory to secrets.file_roots "
+        "in the environment's config file",
+    )
+
+
+def _read(real: Path, where: str) -> str:
+    # O_NOFOLLOW: a link put in place since `contained` looked is not followed; O_NONBLOCK:
+    # a FIFO named by mistake does not hang the run
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(real, flags)
+    except OSError:
+        raise UsageError(
+            f"secret {where}: cannot read {real}",
+            hint="create it (scripts/bootstrap.sh does for the local registry)",
+        ) from None
+    with os.fdopen(fd, encoding="utf-8") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"secret {where}: {real} is not a regular file")
+        try:
+            return fh.read()
+        except UnicodeDecodeError:
+            raise UsageError(
+                f"secret {where}: {real} is not UTF-8 text",
+                hint="store a binary secret base64-encoded",
+            ) from None

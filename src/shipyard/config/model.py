@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from shipyard.config.aws import AwsConfig, CleanupConfig, LifecyclePolicyConfig, ScanConfig
-from shipyard.config.base import SecretRef, Section
+from shipyard.config.base import SecretRef, SecretsConfig, Section
+from shipyard.config.loadtest import LoadtestConfig
 from shipyard.config.notify import NotifyConfig
 from shipyard.config.targets import EcsBlueGreenTargetConfig, EcsTargetConfig, LocalTargetConfig
 
@@ -133,6 +134,8 @@ class ShipyardConfig(Section):
     scan: ScanConfig = Field(default_factory=ScanConfig)
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig)
     taskdef: TaskDefinitionConfig = Field(default_factory=TaskDefinitionConfig)
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    loadtest: LoadtestConfig = Field(default_factory=LoadtestConfig)
     # branches whose CI run pushes and scans (inv ci); others only build and test
     deploy_branches: list[str] = Field(default_factory=lambda: ["main", "develop"])
 

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from shipyard.config.base import Section
 
 DOCKER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"  # what Docker accepts as a network or volume name
+NGINX_BINARY = r"^[A-Za-z0-9_.+/-]+$"  # shipyard runs it, often as root: a plain name or path
 
 
 class LocalTargetConfig(Section):
@@ -30,7 +31,7 @@ class LocalTargetConfig(Section):
     # pull images the engine lacks from any registry (off: only from the configured registry;
     # a non-essential container whose image is missing is then skipped with a warning)
     pull_missing_images: bool = False
-    nginx: str = Field(default="nginx", min_length=1)  # the nginx binary
+    nginx: str = Field(default="nginx", pattern=NGINX_BINARY)  # the nginx binary: name or path
 
     @field_validator("proxy_bind")
     @classmethod
@@ -44,6 +45,10 @@ class LocalTargetConfig(Section):
                 f"expected an IP address such as 127.0.0.1 or 0.0.0.0, got {value!r} "
                 "(nginx listens on it; a host name is not accepted)"
             ) from None
+        if "%" in value:
+            # ipaddress accepts any text after % as an IPv6 scope id (`::1%x; } ...`), and it
+            # would be written into nginx's configuration, which cannot listen on one anyway
+            raise ValueError(f"expected an IP address without a %scope, got {value!r}")
         return value
 
 

@@ -2,6 +2,9 @@
 
 ECR environments: scan gate after push (a blocking finding stops the release before deploy),
                   ECR cleanup after verify (its failure is a warning: the release stands).
+[loadtest].after_deploy: the k6 load check after verify. It runs inside the rollout's verify
+                  gate (rollout/gate.py), where a crossed threshold is undone like a failed
+                  check; this step reports what it measured.
 every environment with notify configured: start after version, and success / failure /
                   rollback when the release ends (a Slack outage never fails a release).
 """
@@ -19,6 +22,10 @@ def standard_steps(ctx: Context) -> tuple[ExtraStep, ...]:
         steps.append(ExtraStep("notify", after="version", run=_announce, plan=_announce_plan))
     if ctx.config.registry.kind == "ecr":
         steps.append(ExtraStep("scan", after="push", run=_scan, plan=_scan_plan))
+    if ctx.config.loadtest.after_deploy:
+        _loadtest_can_run(ctx)
+        steps.append(ExtraStep("loadtest", after="verify", run=_loadtest, plan=_loadtest_plan))
+    if ctx.config.registry.kind == "ecr":
         steps.append(ExtraStep("cleanup", after="verify", run=_cleanup, plan=_cleanup_plan))
     return tuple(steps)
 
@@ -107,3 +114,26 @@ def _cleanup_plan(ctx: Context, _state: ReleaseState) -> Plan:
         f"and latest; delete the rest in batches of 100 (a failure here is only a warning)",
     )
     return p
+
+
+def _loadtest_can_run(ctx: Context) -> None:
+    """Refuse the release at once (exit 2) when the load check could not run: found only
+    after the traffic moved, it would roll back a release nothing was wrong with."""
+    from shipyard.operations import loadtest
+
+    loadtest.preflight(ctx)
+
+
+def _loadtest(_ctx: Context, state: ReleaseState) -> str:
+    measured = state.deploy.details.get("loadtest") if state.deploy else None
+    if not measured:
+        return "not run: the rollout had no URL to load (set verify.url)"
+    return f"{measured}, in the rollout's verify gate"
+
+
+def _loadtest_plan(ctx: Context, state: ReleaseState) -> Plan:
+    from shipyard.operations import loadtest
+    from shipyard.pipelines.release import verify_url
+
+    where = "in the verify gate after the shift: a crossed threshold rolls back"
+    return loadtest.plan(ctx, loadtest.LoadOptions(verify_url(ctx, state)), where=where)

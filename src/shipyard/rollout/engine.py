@@ -30,7 +30,7 @@ from shipyard.errors import (
 )
 from shipyard.operations import verify as verify_op
 from shipyard.rollout import faults
-from shipyard.rollout.gate import Gate
+from shipyard.rollout.gate import Gate, load_check
 from shipyard.rollout.lock import holding
 from shipyard.rollout.model import PHASES, Attempt, Outcome, Phase, Phases, Request, Serving
 from shipyard.targets.base import DeployResult
@@ -141,6 +141,8 @@ class Rollout:
         elif phase == "verify":
             if p.public_url:
                 self._gate_after(p.public_url, version)
+                if request.kind == "deploy":  # a load threshold must never block the way back
+                    load_check(self.ctx, p.public_url, attempt.details)
             else:
                 self.console.warn("verify.url is not set: the release is not checked over HTTP")
         elif phase == "bake":

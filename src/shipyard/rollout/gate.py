@@ -3,7 +3,9 @@
 Before traffic moves, a new release may still be warming up: each check retries with backoff
 (operations/verify.py). Once traffic has moved, every failed request is a user's: the checks run
 concurrently, once each (past any configured warm-up), and the first failure ends the gate so
-the engine can switch back at once.
+the engine can switch back at once. With [loadtest].after_deploy, a k6 load check follows
+the live checks (load_check): it is part of the same gate, so a crossed threshold is undone by
+the same switch back.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.http import HttpAnswer, get
 from shipyard.config.model import HttpCheck, VerifyConfig
 from shipyard.operations.verify import judge
 from shipyard.targets.base import CheckResult, VerifyResult
+
+if TYPE_CHECKING:
+    from shipyard.context import Context
 
 WARMUP_PAUSE = 0.25
 
@@ -67,3 +73,15 @@ class Gate:
         result = self.live(url, version, warmup=0.0)
         bad = next((c for c in result.checks if not c.ok), None)
         return f"{bad.name} on {bad.url}: {bad.detail}" if bad else None
+
+
+def load_check(ctx: Context, url: str, details: dict[str, Any]) -> None:
+    """The gate's last part, once the live checks passed: with [loadtest].after_deploy, the k6
+    load check (operations/loadtest.py) against the shifted traffic. A crossed threshold raises
+    a VerifyFailed, so the engine undoes the shift exactly as for a failed check, while the
+    previous release still runs; what k6 measured goes into the rollout's details."""
+    if not ctx.config.loadtest.after_deploy:
+        return
+    from shipyard.operations import loadtest
+
+    details["loadtest"] = loadtest.gate(ctx, url).brief()

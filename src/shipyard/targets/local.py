@@ -15,7 +15,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.containers import (
@@ -28,6 +27,7 @@ from shipyard.adapters.containers import (
     Containers,
     remove_env_files,
 )
+from shipyard.adapters.isolation import Isolation
 from shipyard.adapters.nginx import NginxProxy, Upstream
 from shipyard.config.base import SecretRef
 from shipyard.config.targets import LocalTargetConfig
@@ -88,6 +88,7 @@ class LocalTarget:
         )
         self.history = History(self.state_path, ctx.environment)
         self.containers = Containers(ctx.docker)
+        self.isolation = Isolation(self.stack, engine_version=ctx.docker.ping)
         self.app = ctx.config.taskdef.container
         self.truth = LocalTruth(self)
         self.runtime = Runtime(
@@ -99,6 +100,7 @@ class LocalTarget:
             ctx.console,
             self._resolve_secret,
             self._pullable,
+            self.isolation,
         )
 
     # -- what the engine asks ------------------------------------------------------------------
@@ -196,6 +198,7 @@ class LocalTarget:
         document = self._document_for(artifact)
         task = self.task(document)
         self.ctx.docker.ping()
+        self.isolation.check()
         if not self.proxy.running():
             self.proxy.refuse_if_taken()
         specs, skipped = self._runnable(task)
@@ -342,16 +345,15 @@ class LocalTarget:
         }
 
     def _resolve_secret(self, ref: SecretRef) -> Secret:
-        """A file reference inside the state directory that does not exist yet is created with
-        a random value (local development only)."""
+        """A secret delivered into a container: a file reference resolves only inside the
+        roots Context.secret_roots(into_container=True) names; one inside the state directory
+        that does not exist yet is created with a random value (local development only)."""
         if ref.file:
-            path = Path(ref.file)
-            path = path if path.is_absolute() else self.ctx.root / path
-            inside = path.resolve().is_relative_to(self.state_path.resolve())
-            if inside and not path.exists():
+            path = self.ctx.secret_path(ref, into_container=True)  # symlinks resolved
+            if path.is_relative_to(self.state_path.resolve()) and not path.exists():
                 generated_secret(path)
                 self.ctx.console.progress(f"generated a local development secret in {path}")
-        return self.ctx.secret(ref)
+        return self.ctx.secret(ref, into_container=True)
 
     def _pullable(self, image: str) -> bool:
         server = self.ctx.config.registry.url if self.ctx.config.registry.kind == "oci" else ""

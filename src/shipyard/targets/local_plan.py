@@ -42,6 +42,13 @@ def local_plan(
     p = Plan(f"{kind} {version} to {env} (local, blue/green behind nginx)")
     p.add("lock", f"{target.state_path / 'deploy.lock'}")
     p.add("network", target.network, ["docker", "network", "create", target.network])
+    for port in sorted({port for spec in task.containers for port in spec.ports}):
+        rule = target.isolation.rule(f"<bridge of {target.network}>", port)
+        p.add(
+            "isolate",
+            f"Docker < 28: other hosts' packets to port {port} are dropped",
+            ["iptables", "-I", "DOCKER-USER", "1", *rule],
+        )
     for vol in task.volumes:
         p.add("volume", vol, ["docker", "volume", "create", vol])
     for spec in task.containers:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipyard.adapters.containers import LABEL_STACK, Containers, ContainerState, write_env_file
+from shipyard.adapters.isolation import Isolation
 from shipyard.config.base import SecretRef
 from shipyard.config.targets import LocalTargetConfig
 from shipyard.console import Console
@@ -40,6 +41,7 @@ class Runtime:
     console: Console
     resolve: Callable[[SecretRef], Secret]
     pullable: Callable[[str], bool]
+    isolation: Isolation
     failing: str | None = field(default=None)
 
     def start(
@@ -53,6 +55,9 @@ class Runtime:
         """Start `specs` (in order, waiting for each dependency's condition); every container
         is appended to `started` before it is created, so an undo finds it."""
         self.containers.ensure_network(self.network, {LABEL_STACK: self.stack})
+        # before any container publishes a port: none is reachable from another host first
+        ports = [port for spec in task.containers for port in spec.ports]
+        self.isolation.apply(self.containers.bridge(self.network), ports)
         for vol in task.volumes:
             self.containers.ensure_volume(vol, {LABEL_STACK: self.stack})
         for spec in specs:

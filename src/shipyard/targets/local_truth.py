@@ -33,7 +33,8 @@ from shipyard.targets.local_runtime import Started
 if TYPE_CHECKING:
     from shipyard.targets.local import LocalTarget
 
-_SERVER = re.compile(r"server 127\.0\.0\.1:(\d+);")
+# quoted since the values are (adapters/nginx.py); unquoted as older versions wrote it
+_SERVER = re.compile(r"server \"?127\.0\.0\.1:(\d+)\"?;")
 
 
 class LocalTruth:
@@ -113,7 +114,21 @@ class LocalTruth:
             self._adopt(observed, warnings)
             self._remove_failed(observed)
             self._rewrite_routing(observed)
+            self._isolate(observed)
         return warnings
+
+    def _isolate(self, observed: Serving) -> None:
+        """The isolation rules do not survive a reboot, while Docker starts the live
+        containers again: put them back before anything else happens (adapters/isolation)."""
+        rid = observed.release_id
+        if rid is None or not observed.facts.get("docker"):
+            return
+        try:
+            task = self.t.task(self.t.document(rid))
+            bridge = self.t.containers.bridge(self.t.network)
+        except DeployFailed:
+            return  # its task definition or network is gone: the next start applies them
+        self.t.isolation.apply(bridge, [port for spec in task.containers for port in spec.ports])
 
     def _rewrite_routing(self, observed: Serving) -> None:
         """A run killed between writing nginx's routing and reloading it left a file that

@@ -55,7 +55,8 @@ def _install_signal_handlers() -> None:
 
 def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
     """@task plus shipyard's error contract: one line on stderr, exit 1/2/3/130, no traceback
-    unless --debug (or SHIPYARD_DEBUG=1)."""
+    unless --debug (or SHIPYARD_DEBUG=1), and then one printed through the redactor, before
+    that line, with the same exit code."""
     help_ = {**COMMON_HELP, **kwargs.pop("help", {})}
 
     def decorate(fn: F) -> Any:
@@ -72,10 +73,10 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
             try:
                 return fn(c, *a, **kw)
             except ShipyardError as exc:
+                if _debug_wanted(kw):
+                    console.show_traceback(exc)
                 _json_failure(console, exc.one_line(), exc.exit_code, exc.result)
                 console.error(exc.one_line())
-                if _debug_wanted(kw):
-                    raise
                 raise Exit(code=exc.exit_code) from None
             except (KeyboardInterrupt, _Terminated):
                 _json_failure(console, "interrupted", 130)
@@ -86,11 +87,12 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
             except Exception as exc:
                 from shipyard.secrets import redact
 
-                if _debug_wanted(kw):
-                    raise
-                line = (
-                    f"unexpected {type(exc).__name__}: {redact(str(exc))} "
-                    "(run again with --debug for the traceback)"
+                # never re-raised: Invoke would print the traceback as is, secrets and all
+                debug = _debug_wanted(kw)
+                if debug:
+                    console.show_traceback(exc)
+                line = f"unexpected {type(exc).__name__}: {redact(str(exc))}" + (
+                    "" if debug else " (run again with --debug for the traceback)"
                 )
                 _json_failure(console, line, 1)
                 console.error(line)
