@@ -64,7 +64,7 @@ class Release:
     commit: str
     actor: str
     started_at: str
-    kind: Literal["deploy", "rollback", "recovered"] = "deploy"
+    kind: Literal["deploy", "rollback", "recovered", "down"] = "deploy"
     outcome: RecordOutcome = "in_progress"
     finished_at: str | None = None
     message: str = ""
@@ -113,7 +113,7 @@ class HistoryState:
     def succeeded_versions(self) -> list[str]:
         seen: list[str] = []
         for r in self.newest_first():
-            if r.outcome == "succeeded" and r.version not in seen:
+            if r.outcome == "succeeded" and r.kind != "down" and r.version not in seen:
                 seen.append(r.version)
         return seen
 
@@ -127,7 +127,7 @@ class HistoryState:
                 replaced = self.get(r.replaces)
                 if replaced is not None:
                     abandoned.add(replaced.digest)
-            if r.outcome != "succeeded" or r.release_id == self.live:
+            if r.outcome != "succeeded" or r.kind == "down" or r.release_id == self.live:
                 continue
             if live is not None and r.digest == live.digest:
                 continue
@@ -138,7 +138,11 @@ class HistoryState:
 
     def latest_succeeded(self, version: str) -> Release | None:
         return next(
-            (r for r in self.newest_first() if r.version == version and r.outcome == "succeeded"),
+            (
+                r
+                for r in self.newest_first()
+                if r.version == version and r.outcome == "succeeded" and r.kind != "down"
+            ),
             None,
         )
 

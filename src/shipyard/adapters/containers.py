@@ -118,6 +118,24 @@ class Containers:
         with contextlib.suppress(Exception):
             self.client.network.remove(name)
 
+    def network_labels(self, name: str) -> dict[str, str] | None:
+        """The labels of network `name`; None when there is no such network."""
+        if not self._call("network inspect", lambda: self.client.network.exists(name)):
+            return None
+        network = self._call("network inspect", lambda: self.client.network.inspect(name))
+        return dict(network.labels or {})
+
+    def volumes(self, label: str, value: str) -> list[str]:
+        """Names of the volumes labelled `label=value`."""
+        listed = self._call(
+            "volume ls", lambda: self.client.volume.list(filters={"label": f"{label}={value}"})
+        )
+        return sorted(str(v.name) for v in listed)
+
+    def remove_volumes(self, names: Sequence[str]) -> None:
+        if names:
+            self._call("volume rm", lambda: self.client.volume.remove(list(names)))
+
     # -- images ----------------------------------------------------------------------------
     def image_present(self, ref: str) -> bool:
         return self.engine.image_id(ref) is not None
