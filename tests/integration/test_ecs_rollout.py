@@ -437,24 +437,57 @@ def test_reconcile_records_a_rollout_the_circuit_breaker_undid_while_nobody_watc
     assert "does not serve" in out.getvalue()
 
 
+def _rollout_under_way(stubs: Stubs) -> None:
+    """Settling (the lock, observe, reconcile) finds ecs-svc/new rolling out, recorded
+    shifting: it leaves the record alone and says the rollout continues."""
+    stubs.lock()
+    stubs.describe(rolling())
+    stubs.tags(OLD, version="1.1.0", outcome="succeeded")
+    stubs.revisions(FAMILY, NEW, OLD)
+    stubs.tags(NEW, version="1.2.0", outcome="shifting")
+    stubs.describe(rolling())
+
+
 def test_reconcile_leaves_a_rollout_under_way_alone_and_says_so(
     tmp_path: Path, creds: None, site: Site
 ) -> None:
+    from shipyard.rollout.engine import Rollout
+
     ctx, out = make_ctx(tmp_path, "staging", site.url)
     clock = FakeClock()
     with Stubs(ctx) as stubs:
-        stubs.lock()
-        stubs.describe(rolling())
-        stubs.tags(OLD, version="1.1.0", outcome="succeeded")
-        stubs.revisions(FAMILY, NEW, OLD)
-        stubs.tags(NEW, version="1.2.0", outcome="shifting")
-        stubs.describe(rolling())
-        serving = wait(ctx, clock)
+        _rollout_under_way(stubs)
+        target = rolling_target(ctx, clock)
+        serving = Rollout(ctx, target, fetch=get, clock=clock, sleep=clock.sleep).settle()
         stubs.done()
     assert serving.release_id == OLD
     assert "ecs-svc/new" in serving.continuing
     assert stubs.tagged == []
     assert "deployment ecs-svc/new of gamepulse-staging continues" in out.getvalue()
+
+
+def test_wait_follows_a_rollout_it_finds_under_way_to_its_end(
+    tmp_path: Path, creds: None, site: Site
+) -> None:
+    """inv wait without --deployment waits until the environment is stable: the rollout a
+    --no-wait run left is followed until it completes, and recorded."""
+    ctx, out = make_ctx(tmp_path, "staging", site.url)
+    clock = FakeClock()
+    with Stubs(ctx) as stubs:
+        _rollout_under_way(stubs)
+        stubs.lock()  # then, following ecs-svc/new as --deployment would (the tags are known)
+        stubs.describe(rolling())
+        stubs.describe(rolling())
+        stubs.describe(rolling(running=1))
+        stubs.describe(DONE)
+        stubs.tag(NEW)
+        stubs.describe(DONE)
+        serving = wait(ctx, clock)
+        stubs.done()
+    assert serving.release_id == NEW
+    assert serving.continuing == ""
+    assert stubs.outcomes(NEW) == ["succeeded"]
+    assert "deployment ecs-svc/new of gamepulse-staging completed" in out.getvalue()
 
 
 def test_observe_without_an_answer_from_ecs_is_unknown(

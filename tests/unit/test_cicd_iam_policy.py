@@ -8,7 +8,9 @@ in several of those services, the enclosing `translate_errors("svc:Op …")` lab
 created in the same function, then one created in the same module decides.
 
 Admin-time code is derived separately and kept out on purpose: setup-cicd and doctor (and the
-adapters only they use) run with an administrator's credentials, never in CI.
+adapters only they use) run with an administrator's credentials, never in CI. So is
+operator-time code: inv exec and inv run (docs/operate.md) start tasks and shells with a
+person's credentials; the deploy role gets no ecs:RunTask or ecs:ExecuteCommand.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ ADMIN_TIME = {
     "adapters/codedeploy_setup.py",
     "adapters/awslambda.py",
 }
+OPERATOR_TIME = {"adapters/ecs_tasks.py", "operations/ecs_exec_run.py"}
 # adapters whose calls are admin-time only: nothing CI runs may import them
 ADMIN_ADAPTERS = {"shipyard.adapters.codedeploy_setup", "shipyard.adapters.awslambda"}
 
@@ -85,11 +88,12 @@ def service_models(names: frozenset[str]) -> dict[str, ServiceModel]:
     return models
 
 
-def _modules(admin: bool = False) -> Iterator[tuple[str, ast.Module]]:
-    """CI-time modules, or with `admin` the admin-time ones."""
+def _modules(admin: bool = False, operator: bool = False) -> Iterator[tuple[str, ast.Module]]:
+    """CI-time modules, or with `admin` the admin-time ones, or with `operator` those only a
+    person runs."""
     for path in sorted(SRC.rglob("*.py")):
         rel = str(path.relative_to(SRC))
-        if (rel in ADMIN_TIME) == admin:
+        if (rel in OPERATOR_TIME) == operator and (operator or (rel in ADMIN_TIME) == admin):
             yield rel, ast.parse(path.read_text())
 
 
@@ -178,10 +182,10 @@ class _Collector(ast.NodeVisitor):
 
 
 @cache
-def derived_actions(admin: bool = False) -> dict[str, list[str]]:
+def derived_actions(admin: bool = False, operator: bool = False) -> dict[str, list[str]]:
     """IAM action -> where in src/shipyard it is called (in CI, or with `admin` by setup-cicd
-    and doctor)."""
-    modules = list(_modules(admin))
+    and doctor, or with `operator` by inv exec and inv run)."""
+    modules = list(_modules(admin, operator))
     services = frozenset(set().union(*(_created_services(tree) for _, tree in modules)))
     models = service_models(services)
     found: dict[str, list[str]] = defaultdict(list)
@@ -245,6 +249,14 @@ def test_admin_time_calls_are_derived_and_kept_out_of_the_ci_policy() -> None:
     ci = set(derived_actions()) | DOCKER_DATA_PLANE | IMPLIED
     leaked = (set(admin) - ci) & allowed_actions(json.loads(POLICY.read_text()))
     assert leaked == set(), f"admin-time actions in the CI policy: {sorted(leaked)}"
+
+
+def test_operator_time_calls_are_derived_and_kept_out_of_the_ci_policy() -> None:
+    operator = derived_actions(operator=True)
+    assert {"ecs:RunTask", "ecs:StopTask", "ecs:ExecuteCommand"} <= set(operator)
+    ci = set(derived_actions()) | DOCKER_DATA_PLANE | IMPLIED
+    leaked = (set(operator) - ci) & allowed_actions(json.loads(POLICY.read_text()))
+    assert leaked == set(), f"operator-time actions in the CI policy: {sorted(leaked)}"
 
 
 def test_admin_time_adapters_are_used_by_admin_time_code_only() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shipyard.rollout.engine import Rollout
-from shipyard.rollout.model import Kind, Request, Serving, Target
+from shipyard.rollout.model import UNDER_WAY, Kind, Request, Serving, Target
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult
 
 if TYPE_CHECKING:
@@ -78,5 +78,10 @@ def wait(
     ctx: Context, *, follow: str | None = None, target: Target | None = None, **gate: Any
 ) -> Serving:
     """Settle the environment (finish records a killed run left, follow a rollout left
-    running) and return what serves."""
-    return Rollout(ctx, _target(ctx, target), **gate).settle(follow=follow)
+    running) and return what serves. Without `follow`, a rollout found under way (one a
+    --no-wait run left) is followed to its end too: waiting means until it is stable."""
+    engine = Rollout(ctx, _target(ctx, target), **gate)
+    serving = engine.settle(follow=follow)
+    for rollout in [] if follow else serving.facts.get(UNDER_WAY, []):
+        serving = engine.settle(follow=rollout)
+    return serving

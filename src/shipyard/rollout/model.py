@@ -61,6 +61,9 @@ class Serving:
 
 
 NOTHING = Serving(True, detail="nothing is live")
+# Serving.facts key: the ids of rollouts under way that reconcile(follow=ID) can follow to their
+# end (an ECS deployment a --no-wait run left); inv wait follows each before it settles
+UNDER_WAY = "under_way"
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.ecs import family_of, revision_of, short_arn
 from shipyard.errors import AwsError, ConfigError, DeployFailed, StateUnknown
-from shipyard.rollout.model import Attempt, Outcome, Serving
+from shipyard.rollout.model import UNDER_WAY, Attempt, Outcome, Serving
 from shipyard.targets.base import Artifact, StatusReport
 from shipyard.targets.ecs_records import (
     DEPLOYED_AT,
@@ -40,6 +40,7 @@ def serving(t: EcsTarget, services: Mapping[str, Mapping[str, Any]]) -> Serving:
         "services": {n: dict(services[n]) for n in t.names},
         "serving": {v.name: v.serving for v in views},
         "events": {n: {str(e.get("id")) for e in services[n].get("events", [])} for n in t.names},
+        UNDER_WAY: [v.busy for v in views if v.busy],  # what inv wait follows to its end
     }
     continuing = "; ".join(v.continuing for v in views if v.continuing)
     detail = "; ".join(v.detail for v in views)
