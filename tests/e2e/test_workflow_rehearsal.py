@@ -214,6 +214,8 @@ def _test_data(repository: str, staging_url: str, production_url: str) -> Any:
         _replace(envs / "staging.toml", "warmup_seconds = 30", "warmup_seconds = 0")
         _replace(envs / "staging.toml", "timeout_seconds = 900", "timeout_seconds = 120")
         _replace(envs / "staging.toml", "[target]\n", "[target]\npoll_seconds = 1\n")
+        with (envs / "staging.toml").open("a") as staging:  # the integration job's k6 check
+            staging.write('\n[loadtest]\nvus = 2\nduration = "2s"\n')
         _replace(envs / "production.toml", "https://gamepulse.example.com", production_url)
         _replace(envs / "production.toml", "warmup_seconds = 60", "warmup_seconds = 0")
         _replace(envs / "production.toml", "timeout_seconds = 1800", "timeout_seconds = 120")
