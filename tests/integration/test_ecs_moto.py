@@ -437,9 +437,13 @@ def test_several_services_one_digest_and_a_failure_rolls_back_the_switched_ones(
             )
         return svc
 
-    monkeypatch.setattr(EC2ContainerServiceBackend, "update_service", worker_fails)
-    with pytest.raises(DeployFailed) as err:
-        deploy(ctx, push(aws, "1.2.0"))
+    # undone at the block's end, before `rollouts` restores moto's own update_service: the
+    # test's monkeypatch (set up first, by `rollouts`) would otherwise put the shim back after
+    # it and leave it for every later test in the process
+    with monkeypatch.context() as patch:
+        patch.setattr(EC2ContainerServiceBackend, "update_service", worker_fails)
+        with pytest.raises(DeployFailed) as err:
+            deploy(ctx, push(aws, "1.2.0"))
     assert "worker" in err.value.message
     assert (serving(aws, "api"), serving(aws, "worker")) == (
         "gamepulse-staging:2",
@@ -653,9 +657,20 @@ def test_no_wait_leaves_the_rollout_to_inv_wait(
     assert f"deployment {dep_id} of gamepulse-staging continues" in result.message
     assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] == "shifting"
     assert fast(ctx).status().mismatch == ""  # a rollout under way is no mismatch
-    api.wait(ctx, target=fast(ctx), sleep=no_sleep)
+
+    def rollout_completes(_seconds: float) -> None:
+        """While inv wait watches, the deployment completes (moto's never does by itself)."""
+        from moto.ecs.models import ecs_backends
+
+        svc = ecs_backends[ACCOUNT][REGION]._get_service(CLUSTER, "gamepulse-staging")
+        for d in svc.deployments:
+            d.update(rolloutState="COMPLETED", runningCount=d["desiredCount"], pendingCount=0)
+
+    # inv wait waits until it is stable: it follows the rollout to its end and records it
+    serving = api.wait(ctx, target=EcsTarget(ctx, sleep=rollout_completes), sleep=no_sleep)
     assert "continues" in out.getvalue()
-    assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] == "shifting"
+    assert str(serving.release_id).endswith("gamepulse-staging:2")
+    assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] == "succeeded"
 
 
 # -- the lock --------------------------------------------------------------------------------------
