@@ -135,3 +135,13 @@ def e2e(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks with targets from the issues; prints measured figures (not in default runs)."""
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of the safety rules (issue 13; not in default runs): mutmut over the
+    modules pyproject's [tool.mutmut] names, with the fast test layers only (no containers);
+    a table per module (mutants, killed, survived, timeout) and every surviving mutant with
+    its line. Takes tens of minutes. Arguments go to tools/mutants.py: --keep reuses the last
+    run, --survivors runs its survivors again, --report prints the last figures."""
+    session.run("python", "tools/mutants.py", *session.posargs)

@@ -15,6 +15,7 @@ from shipyard.pipelines.ci import (
     select_stages,
 )
 from shipyard.pipelines.promote import LiveImage, release_tag_for, split_image
+from tests.support.hypothesis_policy import PROPERTY
 
 DEPLOY = ["main", "develop"]
 
@@ -55,6 +56,7 @@ def test_no_scanner_skips_scan_only() -> None:
     assert running(branch="main", event="push", scanner=False) == list(STAGES[:-1])
 
 
+@PROPERTY
 @given(
     branch=st.one_of(st.none(), st.sampled_from(["main", "develop", "feature/a", "release/1"])),
     event=st.sampled_from([None, "push", "pull_request", "workflow_dispatch"]),

@@ -19,6 +19,7 @@ from shipyard.operations.ecr_cleanup import parse_image_ref, release_of, select
 from shipyard.operations.ecr_repository import policy_diff, render_lifecycle_policy
 from shipyard.operations.scan import ScanResult, apply_allowlist, parse_findings
 from shipyard.tag_mutability import check_tag_mutability, tag_mutability_conflicts
+from tests.support.hypothesis_policy import PROPERTY
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
@@ -42,6 +43,7 @@ images_strategy = st.lists(
 ).map(lambda items: [image(i, *tags, days_old=age) for i, (tags, age) in enumerate(items)])
 
 
+@PROPERTY
 @given(images_strategy, st.data(), st.integers(1, 5), st.integers(0, 30))
 def test_a_deployed_image_is_never_selected_for_deletion(
     images: list[ImageDetail], data: st.DataObject, keep: int, days: int
@@ -61,6 +63,7 @@ def test_a_deployed_image_is_never_selected_for_deletion(
             assert decision.keep
 
 
+@PROPERTY
 @given(images_strategy, st.integers(1, 5))
 def test_exactly_the_newest_releases_are_kept_among_releases(
     images: list[ImageDetail], keep: int

@@ -15,6 +15,7 @@ from shipyard.adapters.ecs import family_of, parse_ecr_image, revision_of, short
 from shipyard.config.targets import ECS_HOOKS, CodeDeployConfig
 from shipyard.targets.ecs import without_defaults
 from shipyard.taskdef import render
+from tests.support.hypothesis_policy import PROPERTY
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/gamepulse@sha256:" + "a" * 64
@@ -88,6 +89,7 @@ def test_ecr_references() -> None:
     )
 
 
+@PROPERTY
 @given(st.integers(min_value=1, max_value=65535), st.booleans())
 def test_ecs_filled_defaults_are_not_changes(port: int, essential_given: bool) -> None:
     desired = {

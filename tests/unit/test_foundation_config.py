@@ -20,6 +20,7 @@ from shipyard.errors import ConfigError, ShipyardError, UsageError
 from shipyard.plan import Plan
 from shipyard.secrets import MASK, Secret, redact
 from tests.conftest import REPO
+from tests.support.hypothesis_policy import PROPERTY
 
 # -- deep merge --------------------------------------------------------------------------------
 
@@ -54,6 +55,7 @@ def lookup(tree: Any, path: tuple[str, ...]) -> Any:
     return tree
 
 
+@PROPERTY
 @given(configs, configs)
 def test_overlay_values_win_and_base_values_survive(
     base: dict[str, Any], over: dict[str, Any]
@@ -74,6 +76,7 @@ def test_overlay_values_win_and_base_values_survive(
             assert lookup(merged, path) == value
 
 
+@PROPERTY
 @given(configs, configs)
 def test_merge_leaves_its_inputs_alone(base: dict[str, Any], over: dict[str, Any]) -> None:
     before = (json.dumps(base, sort_keys=True), json.dumps(over, sort_keys=True))
@@ -81,6 +84,7 @@ def test_merge_leaves_its_inputs_alone(base: dict[str, Any], over: dict[str, Any
     assert (json.dumps(base, sort_keys=True), json.dumps(over, sort_keys=True)) == before
 
 
+@PROPERTY
 @given(configs, configs)
 def test_applying_the_same_layer_twice_changes_nothing(
     a: dict[str, Any], b: dict[str, Any]
@@ -89,6 +93,7 @@ def test_applying_the_same_layer_twice_changes_nothing(
     assert deep_merge(once, b) == once
 
 
+@PROPERTY
 @given(configs)
 def test_empty_layers_change_nothing(a: dict[str, Any]) -> None:
     assert deep_merge(a, {}) == a
@@ -310,6 +315,7 @@ def test_a_leaked_secret_is_masked_in_console_errors_and_plans() -> None:
     assert text.count(MASK) >= 7
 
 
+@PROPERTY
 @given(st.text(min_size=4, max_size=30).filter(lambda s: s.strip() == s and "*" not in s))
 def test_redact_removes_every_registered_value(value: str) -> None:
     # random values must not stay registered: they would mask ordinary words in other tests

@@ -21,6 +21,7 @@ from shipyard.versioning import (
     parse,
     previous_release,
 )
+from tests.support.hypothesis_policy import PROPERTY
 
 numbers = st.integers(min_value=0, max_value=10_000)
 identifiers = st.from_regex(r"\A[a-z][a-z0-9-]{0,8}\Z")
@@ -34,6 +35,7 @@ branches = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9/_.-]{0,30}\Z").filter(
 )
 
 
+@PROPERTY
 @given(versions)
 def test_parse_round_trips_every_version(version: semver.Version) -> None:
     assert parse(str(version)) == version
@@ -49,6 +51,7 @@ def test_parse_rejects_what_is_not_semver_naming_the_source(text: str) -> None:
     assert "\n" not in info.value.one_line()
 
 
+@PROPERTY
 @given(versions, st.sampled_from(["major", "minor", "patch"]))
 def test_explicit_bump_is_a_newer_release(version: semver.Version, how: str) -> None:
     new = bump(version, how)
@@ -57,6 +60,7 @@ def test_explicit_bump_is_a_newer_release(version: semver.Version, how: str) -> 
     assert new.build is None
 
 
+@PROPERTY
 @given(releases)
 def test_explicit_bumps_move_exactly_one_part(version: semver.Version) -> None:
     assert bump(version, "major") == semver.Version(version.major + 1, 0, 0)
@@ -69,6 +73,7 @@ def test_a_prerelease_bumped_by_patch_becomes_its_release() -> None:
     assert bump(parse("1.4.1-develop.7"), "minor") == parse("1.5.0")
 
 
+@PROPERTY
 @given(versions, numbers)
 def test_auto_on_main_is_the_next_minor_release(version: semver.Version, run: int) -> None:
     new = bump(version, "auto", GitState("main", None, run))
@@ -77,6 +82,7 @@ def test_auto_on_main_is_the_next_minor_release(version: semver.Version, run: in
     assert new.prerelease is None
 
 
+@PROPERTY
 @given(releases, branches, numbers)
 def test_auto_on_another_branch_is_the_next_patch_as_prerelease(
     version: semver.Version, branch: str, run: int
@@ -87,6 +93,7 @@ def test_auto_on_another_branch_is_the_next_patch_as_prerelease(
     assert new.prerelease == f"{branch_label(branch)}.{run}"
 
 
+@PROPERTY
 @given(releases, numbers, numbers)
 def test_auto_on_develop_keeps_the_release_of_an_earlier_develop_build(
     version: semver.Version, first: int, second: int
@@ -103,6 +110,7 @@ def test_the_gamepulse_examples() -> None:
     assert str(bump(parse("1.4.0"), "auto", GitState("develop", "v2.0.3", 7))) == "2.0.3"
 
 
+@PROPERTY
 @given(versions, releases, st.one_of(st.none(), st.just("main"), branches))
 def test_auto_on_a_version_tag_checkout_is_exactly_the_tag(
     version: semver.Version, tagged: semver.Version, branch: str | None
@@ -121,17 +129,20 @@ def test_unknown_bump_is_a_usage_error() -> None:
         bump(parse("1.0.0"), "huge")
 
 
+@PROPERTY
 @given(branches)
 def test_branch_label_is_a_valid_prerelease_identifier(branch: str) -> None:
     label = branch_label(branch)
     assert parse(f"1.0.0-{label}.1").prerelease == f"{label}.1"
 
 
+@PROPERTY
 @given(versions)
 def test_docker_tag_round_trips(version: semver.Version) -> None:
     assert from_docker_tag(docker_tag(version)) == version
 
 
+@PROPERTY
 @given(st.lists(versions, max_size=8), versions)
 def test_previous_release_is_the_newest_not_newer_version(
     history: list[semver.Version], current: semver.Version
@@ -152,6 +163,7 @@ WHEN = dt.datetime(2024, 3, 9, 23, 30, tzinfo=dt.UTC)
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
+@PROPERTY
 @given(versions, st.one_of(st.none(), st.booleans()), st.booleans())
 def test_latest_only_when_asked_and_never_for_a_prerelease(
     version: semver.Version, flag: bool | None, default: bool
@@ -183,6 +195,7 @@ def test_date_is_utc() -> None:
     assert plan.tags == ("20240309",)
 
 
+@PROPERTY
 @given(versions, st.from_regex(r"\A[0-9a-f]{40}\Z"), st.one_of(st.none(), branches))
 def test_every_computed_tag_is_a_valid_docker_tag(
     version: semver.Version, sha: str, branch: str | None

@@ -14,6 +14,7 @@ from shipyard.config.base import SecretRef
 from shipyard.errors import ConfigError
 from shipyard.targets.local_spec import dependency_order, health_command, secret_ref, to_local
 from shipyard.taskdef import render
+from tests.support.hypothesis_policy import PROPERTY
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -122,6 +123,7 @@ def test_dependency_cycles_and_unknown_names_are_config_errors() -> None:
         dependency_order([{"name": "a", "dependsOn": [{"containerName": "zz"}]}])
 
 
+@PROPERTY
 @given(st.data())
 def test_dependency_order_puts_dependencies_first(data: st.DataObject) -> None:
     n = data.draw(st.integers(1, 7))

@@ -208,6 +208,7 @@ class EcsTarget(EcsBase):
 
     def wait_shifted(self, attempt: Attempt) -> None:
         watched = self.follower.follow(self.moves(attempt), self.deadline())
+        self._details(attempt)  # a deployment ECS listed only while followed has its id now
         if watched is not None:
             self.fail(watched)
 
