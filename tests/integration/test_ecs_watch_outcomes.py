@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import DeployFailed, RolledBack, Superseded
-from tests.integration.test_ecs_rollout import BACK_DONE, DONE, ended, revert
+from tests.integration.test_ecs_rollout import BACK_DONE, DONE, ended, revert, wait
 from tests.integration.test_ecs_stubber import (
     FAMILY,
     NEW,
@@ -236,3 +236,58 @@ def test_tasks_failing_during_the_bake_are_counted_from_the_bake_start(
             deploy(ctx, clock, rolling_target(ctx, clock))
         stubs.done()
     assert "3 task(s) of gamepulse-staging:5 failed while baking" in err.value.message
+
+
+# -- inv wait --deployment ID ---------------------------------------------------------------------
+def test_wait_records_a_completed_deployment_as_live_since_now(
+    tmp_path: Path, creds: None, site: Site
+) -> None:
+    ctx, _ = make_ctx(tmp_path, "staging", site.url)
+    clock = FakeClock()
+    with Stubs(ctx) as stubs:
+        stubs.lock()
+        stubs.describe(rolling())
+        stubs.tags(OLD, version="1.1.0", outcome="succeeded")
+        stubs.describe(rolling())  # where is ecs-svc/new?
+        stubs.describe(DONE)
+        stubs.tags(NEW, version="1.2.0", outcome="shifting")
+        stubs.tag(NEW)
+        stubs.describe(DONE)
+        wait(ctx, clock, "ecs-svc/new")
+        stubs.done()
+    ((taggged, values),) = stubs.tagged
+    assert taggged == NEW
+    assert values["shipyard:outcome"] == "succeeded"
+    assert values["shipyard:deployed-at"]  # live since now: status and history show it
+
+
+def test_wait_on_a_deployment_someone_superseded_records_it_and_names_theirs(
+    tmp_path: Path, creds: None, site: Site
+) -> None:
+    ctx, _ = make_ctx(tmp_path, "staging", site.url)
+    clock = FakeClock()
+    theirs = service(
+        [
+            dep("ecs-svc/theirs", "PRIMARY", THEIRS, "COMPLETED", 2, minute=8),
+            dep("ecs-svc/new", "ACTIVE", NEW, "IN_PROGRESS", 1, minute=5),
+        ]
+    )
+    with Stubs(ctx) as stubs:
+        stubs.lock()
+        stubs.describe(rolling())
+        stubs.tags(OLD, version="1.1.0", outcome="succeeded")
+        stubs.describe(rolling())
+        stubs.describe(theirs)
+        stubs.tags(NEW, version="1.2.0", outcome="shifting")
+        stubs.tag(NEW)
+        stubs.describe(theirs)  # what serves now
+        stubs.tags(THEIRS, version="1.3.0", outcome="succeeded")
+        stubs.ecs.add_client_error("describe_task_definition", "ClientException", "gone")
+        with pytest.raises(Superseded) as err:
+            wait(ctx, clock, "ecs-svc/new")
+        stubs.done()
+    assert err.value.exit_code == 1
+    assert stubs.outcomes(NEW) == ["superseded"]
+    message = err.value.message
+    assert message.startswith("gamepulse-staging: 1.3.0 (")
+    assert "made gamepulse-staging:6 PRIMARY" in message
