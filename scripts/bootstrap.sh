@@ -32,6 +32,7 @@ STATE=${SHIPYARD_MACHINE_STATE:-/var/lib/shipyard}
 REGISTRY_ADDR=${SHIPYARD_REGISTRY_ADDR:-127.0.0.1:5000}
 OS_RELEASE=${SHIPYARD_OS_RELEASE:-/etc/os-release}
 APT_ETC=${SHIPYARD_APT_ETC:-/etc/apt}      # where docker-ce's apt repository would be configured
+SBIN_DIRS=${SHIPYARD_SBIN_DIRS:-/usr/sbin:/usr/bin}  # where a packaged dockerd lives, off PATH too
 LOGS=/var/log/shipyard
 PLUGIN_DIR=/usr/local/lib/docker/cli-plugins  # machine-wide: every user's docker CLI looks here
 BASE_IMAGE=localhost/shipyard/busybox:1.35.0
@@ -148,6 +149,15 @@ ENGINE=absent        # answers | root-only (socket permission) | down | absent (
 ENGINE_VERSION=
 DOCKER_CE=false      # docker-ce or docker-ce-cli installed: docker.io would remove them
 
+# a dockerd to start: on PATH, or where packages put it (often not on a user's PATH)
+dockerd_present() {
+  local dir dirs
+  command -v dockerd >/dev/null 2>&1 && return 0
+  IFS=: read -r -a dirs <<<"$SBIN_DIRS"
+  for dir in "${dirs[@]}"; do [ -x "$dir/dockerd" ] && return 0; done
+  return 1
+}
+
 engine_version() { "$@" info --format '{{.ServerVersion}}' 2>/dev/null; }
 
 probe_engine() {
@@ -179,8 +189,11 @@ decide_engine() {
     *)
       if $DOCKER_CE; then
         plan "docker engine: not answering; docker-ce is installed -> never docker.io (it would remove docker-ce); start the engine"
-      elif [ "$ENGINE" = down ]; then
+      elif [ "$ENGINE" = down ] && dockerd_present; then
         plan "docker engine: not answering; docker CLI $(command -v docker) is present -> install no Docker package; start dockerd"
+      elif [ "$ENGINE" = down ]; then
+        DOCKER_PACKAGES=(docker.io)
+        plan "docker engine: a docker CLI ($(command -v docker)) but no dockerd -> apt-get install docker.io, then start dockerd"
       else
         DOCKER_PACKAGES=(docker.io)
         plan "docker engine: none (no docker CLI, no docker-ce) -> apt-get install docker.io, then start dockerd"
@@ -250,11 +263,11 @@ start_engine() {
   if systemd_runs; then
     quiet as_root systemctl start docker
   else
-    command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] \
+    dockerd_present \
       || die "a docker CLI is installed but no dockerd to start: start your Docker engine, or install docker.io"
     as_root mkdir -p "$LOGS"
     # shellcheck disable=SC2016 # $0 is expanded by that sh
-    as_root setsid -f sh -c 'exec dockerd >>"$0" 2>&1 </dev/null' "$LOGS/dockerd.log"
+    as_root env PATH="$PATH:$SBIN_DIRS" setsid -f sh -c 'exec dockerd >>"$0" 2>&1 </dev/null' "$LOGS/dockerd.log"
   fi
   for _ in $(seq 60); do engine_answers_root && break; sleep 0.5; done
   engine_answers_root || die "dockerd did not start; see $LOGS/dockerd.log"

@@ -129,7 +129,7 @@ def write_exe(path: Path, text: str) -> None:
 
 @dataclass(frozen=True)
 class Bins:
-    sandbox: Path  # this machine's commands, less Docker, apt, sudo and id: symlinks
+    sandbox: Path  # this machine's commands, less Docker (CLI and engine), apt, sudo, id
     fakes: Path  # recorders, fake id and dpkg-query
     docker: Path  # the fake docker CLI, on PATH when the machine has one
     sudo: Path  # the fake sudo, on PATH unless sudo is missing
@@ -141,7 +141,9 @@ def bins(tmp_path_factory: pytest.TempPathFactory) -> Bins:
     made = Bins(base / "sandbox", base / "fakes", base / "docker", base / "sudo")
     for d in (made.sandbox, made.fakes, made.docker, made.sudo):
         d.mkdir()
-    left_out = set(RECORDED) | set(FAKED) | {"docker-init", "docker-proxy", "containerd-shim"}
+    # dockerd too: whether the simulated machine has one is SimulatedMachine.dockerd
+    engine = {"docker-init", "docker-proxy", "containerd-shim", "dockerd"}
+    left_out = set(RECORDED) | set(FAKED) | engine
     for d in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"):
         for exe in sorted(Path(d).iterdir()) if Path(d).is_dir() else []:
             link = made.sandbox / exe.name
@@ -149,7 +151,8 @@ def bins(tmp_path_factory: pytest.TempPathFactory) -> Bins:
                 continue
             link.symlink_to(exe)
     for name in RECORDED:
-        write_exe(made.fakes / name, RECORDER)
+        if name != "dockerd":  # in the machine's sbin, where SimulatedMachine.dockerd says
+            write_exe(made.fakes / name, RECORDER)
     write_exe(made.fakes / "id", FAKE_ID)
     write_exe(made.fakes / "dpkg-query", FAKE_DPKG_QUERY)
     write_exe(made.docker / "docker", FAKE_DOCKER)
@@ -187,6 +190,7 @@ class SimulatedMachine:
     bins: Bins
     os_name: str = "debian-12"
     engine: str = "answers"  # answers | root-only | down | none (no docker CLI)
+    dockerd: bool = True  # a dockerd binary beside the CLI (where the engine is not "none")
     buildx: str = "works"
     installed: set[str] = field(default_factory=lambda: set(APT_PACKAGES) | {"docker.io"})
     sudo: str = "nopasswd"  # nopasswd | asks | missing
@@ -200,7 +204,8 @@ class SimulatedMachine:
         shutil.copy2(REPO / "pyproject.toml", self.root / "pyproject.toml")
         shutil.copytree(REPO / "requirements", self.root / "requirements")
         self.home, self.tmpdir, self.apt_etc = self.tmp / "home", self.tmp / "tmp", self.tmp / "apt"
-        for d in (self.home, self.tmpdir, self.apt_etc):
+        self.sbin = self.tmp / "sbin"
+        for d in (self.home, self.tmpdir, self.apt_etc, self.sbin):
             d.mkdir()
         self.state = self.tmp / "state"  # must never be created
         self.log, self.sudo_log = self.tmp / "changes.log", self.tmp / "sudo.log"
@@ -212,6 +217,10 @@ class SimulatedMachine:
         before = self.snapshot()
         installed = self.tmp / "installed"
         installed.write_text("".join(p + "\n" for p in sorted(self.installed)))
+        dockerd = self.sbin / "dockerd"
+        dockerd.unlink(missing_ok=True)
+        if self.dockerd and self.engine != "none":
+            write_exe(dockerd, RECORDER)
         path = [self.bins.fakes]
         if self.engine != "none":
             path.append(self.bins.docker)
@@ -226,6 +235,7 @@ class SimulatedMachine:
             "SHIPYARD_MACHINE_STATE": str(self.state),
             "SHIPYARD_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
             "SHIPYARD_APT_ETC": str(self.apt_etc),
+            "SHIPYARD_SBIN_DIRS": str(self.sbin),
             "FAKE_LOG": str(self.log),
             "FAKE_SUDO_LOG": str(self.sudo_log),
             "FAKE_INSTALLED": str(installed),
@@ -470,6 +480,18 @@ def test_plan_without_sudo_when_only_root_reaches_the_engine(machine: SimulatedM
         "stops with: it needs root and sudo is not installed: run scripts/bootstrap.sh once as "
         "root, or install sudo and allow 'ci ALL=(ALL) NOPASSWD: ALL' in /etc/sudoers.d/shipyard"
     )
+
+
+def test_plan_installs_an_engine_beside_a_lone_docker_cli(machine: SimulatedMachine) -> None:
+    """A machine image that ships only the docker client: the engine comes from docker.io."""
+    machine.engine, machine.dockerd = "down", False
+    machine.installed = set(APT_PACKAGES)
+    plan = machine.plan()
+    assert plan.decision("docker engine").endswith(
+        "but no dockerd -> apt-get install docker.io, then start dockerd"
+    )
+    assert "docker.io" in plan.to_install
+    assert plan.decision("dockerd").startswith("dockerd: not running -> start dockerd")
 
 
 def test_plan_with_a_command(machine: SimulatedMachine) -> None:
