@@ -1,8 +1,10 @@
-"""What every task shares: loading config, mapping errors to exit codes, signals, --json."""
+"""What every task shares: loading config, mapping errors to exit codes, signals, and the one
+way a task reports its result (plan, --json document, table, GitHub outputs)."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import signal
 from collections.abc import Callable, Mapping
@@ -12,17 +14,18 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 if TYPE_CHECKING:
+    from shipyard.console import Console
     from shipyard.context import Context
+    from shipyard.plan import Plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ENV_HELP = "environment: a file in deploy/environments/ (default: local)"
-COMMON_HELP = {
-    "env": ENV_HELP,
-    "dry_run": "print the plan as a table and change nothing",
-    "debug": "show tracebacks for unexpected errors",
-    "json": "print the result as JSON on stdout",
-}
+DRY_RUN_HELP = "print the plan as a table and change nothing"
+DEBUG_HELP = "show tracebacks for unexpected errors"
+JSON_HELP = "print the result as JSON on stdout"
+# for a task written as a plain function: the help of the shared flags it has
+COMMON_HELP = {"env": ENV_HELP, "dry_run": DRY_RUN_HELP, "debug": DEBUG_HELP, "json": JSON_HELP}
 
 
 def context(env: str, *, overrides: dict[str, Any] | None = None, quiet: bool = False) -> Context:
@@ -33,6 +36,13 @@ def context(env: str, *, overrides: dict[str, Any] | None = None, quiet: bool = 
     root = find_root()
     config = load_config(env, root=root, overrides=overrides)
     return Context(config=config, root=root, console=Console(quiet=quiet))
+
+
+def json_wanted() -> bool:
+    """--json was given: stdout carries one document, so human output steps aside."""
+    from shipyard.console import json_mode
+
+    return json_mode()
 
 
 def _debug_wanted(kwargs: dict[str, Any]) -> bool:
@@ -62,12 +72,10 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
     def decorate(fn: F) -> Any:
         @functools.wraps(fn)
         def wrapper(c: Any, *a: Any, **kw: Any) -> Any:
-            from shipyard.console import Console
+            from shipyard.console import Console, set_json_mode
             from shipyard.errors import ShipyardError
 
             _install_signal_handlers()
-            from shipyard.console import set_json_mode
-
             set_json_mode(bool(kw.get("json")))
             console = Console()
             try:
@@ -98,9 +106,7 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
                 console.error(line)
                 raise Exit(code=1) from None
 
-        import inspect
-
-        # the common help only for flags this task has (invoke rejects help for unknown ones)
+        # the help of the flags this task has (invoke rejects help for unknown ones)
         params = inspect.signature(fn).parameters
         return task(*args, help={k: v for k, v in help_.items() if k in params}, **kwargs)(wrapper)
 
@@ -133,19 +139,31 @@ def _json_failure(console: Any, line: str, exit_code: int, result: object = None
     console.json(document)
 
 
-def emit(
-    ctx: Context,
+def report(
+    console: Console,
     *,
-    json: bool,
-    document: Callable[[], Any],
-    human: Callable[[], object],
+    plan: Plan | None = None,
+    document: Callable[[], Any] | None = None,
+    human: Callable[[], object] | None = None,
     outputs: Mapping[str, Any] | None = None,
+    human_under_json: bool = False,
+    failure: BaseException | None = None,
 ) -> None:
-    """A task's result, one way for every task: the JSON document under --json, else the
-    human form (a table, a line); then the GitHub outputs, which CI reads in either mode."""
-    if json:
-        ctx.console.json(document())
-    else:
+    """A task's result, one way for every task. A plan is shown and nothing else: a dry run
+    has no result. Else the document under --json (the one on stdout), the human form (a
+    table, a line) without it; a task with no document shows the human form either way (on
+    stderr under --json), and with `human_under_json` before the document too, so its tables
+    still reach the job summary. Then the GitHub outputs, which CI reads in either mode, and
+    last the failure the result is, if it is one (its exit code is the task's)."""
+    if plan is not None:
+        plan.show(console)
+        return
+    as_json = document is not None and json_wanted()
+    if human is not None and (human_under_json or not as_json):
         human()
+    if as_json and document is not None:
+        console.json(document())
     if outputs:
-        ctx.console.set_outputs(outputs)
+        console.set_outputs(outputs)
+    if failure is not None:
+        raise failure

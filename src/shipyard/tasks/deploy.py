@@ -1,288 +1,204 @@
-"""Environment tasks: deploy, verify, status, rollback, lock, cleanup. Each works for every
+"""Environment tasks: deploy, wait, verify, status, rollback. Each works for every
 environment: the target comes from get_target(ctx), the lock from get_lock(ctx)."""
 
-# invoke hands every task its context `c` and the common flags; not all use them
+# invoke hands every task its context `c`; not all use it
 # ruff: noqa: ARG001
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.tasks._common import context, emit, shipyard_task
+from shipyard.tasks._common import context, report
+from shipyard.tasks._flags import bind, dry_run_flag, env_flag, flag, task_options
+
+if TYPE_CHECKING:
+    from shipyard.context import Context
+    from shipyard.errors import VerifyFailed
+    from shipyard.targets.base import DeployOptions, DeployResult, VerifyResult
 
 LOCK_WAIT_HELP = "wait up to SECONDS for another deploy's lock instead of failing at once"
+MESSAGE_HELP = "why: stored with the lock and the release record"
 
 
-@shipyard_task(
-    help={
-        "version": "deploy this version (default: version.txt); it must be in the registry",
-        "lock_wait": LOCK_WAIT_HELP,
-        "message": "why: stored with the lock and the release record",
-        "no_wait": "start the rollout and return (ECS: with the deployment id; "
-        "follow it with inv wait)",
-    }
-)
-def deploy(
-    c: Any,
-    env: str = "local",
-    version: str | None = None,
-    lock_wait: float = 0.0,
-    message: str = "",
-    no_wait: bool = False,
-    dry_run: bool = False,
-    debug: bool = False,
-    json: bool = False,
-) -> None:
-    """Deploy a pushed image (pinned by digest) to an environment and wait until it serves."""
-    from shipyard.operations import deploy as op
-    from shipyard.targets.base import DeployOptions
-
-    ctx = context(env)
-    opts = DeployOptions(dry_run=dry_run, wait=not no_wait, lock_wait=lock_wait, message=message)
-    report_rollout(ctx, op.run(ctx, version, opts), "deploy", json)
-
-
-def report_rollout(ctx: Any, result: Any, title: str, as_json: bool) -> None:
+def report_rollout(ctx: Context, result: DeployResult, title: str) -> None:
     """Plan, JSON or table of a rollout's result, then the GitHub outputs."""
     from shipyard.operations import deploy as op
 
-    if result.plan is not None:
-        result.plan.show(ctx.console)
-        return
-    if as_json:
-        ctx.console.json(op.as_json(result))
-    else:
-        op.show(result, ctx.console, title=title)
-    ctx.console.set_outputs(
-        {
+    report(
+        ctx.console,
+        plan=result.plan,
+        document=lambda: op.as_json(result),
+        human=lambda: op.show(result, ctx.console, title=title),
+        outputs={
             "version": result.version,
             "digest": result.digest,
             "url": result.url,
             "outcome": result.outcome,
             "deployment_id": result.details.get("deployment_id"),
-        }
+        },
     )
 
 
-@shipyard_task(help={"deployment": "follow this deployment (an ECS deployment id) until it ends"})
-def wait(
-    c: Any,
-    env: str = "local",
-    deployment: str | None = None,
-    debug: bool = False,
-    json: bool = False,
-) -> None:
+@task_options
+class DeployFlags:
+    env: str = env_flag()
+    version: str | None = flag(
+        None, "deploy this version (default: version.txt); it must be in the registry"
+    )
+    lock_wait: float = flag(0.0, LOCK_WAIT_HELP)
+    message: str = flag("", MESSAGE_HELP)
+    no_wait: bool = flag(
+        False, "start the rollout and return (ECS: with the deployment id; follow it with inv wait)"
+    )
+    dry_run: bool = dry_run_flag()
+
+
+def _rollout_options(opts: DeployFlags | RollbackFlags) -> DeployOptions:
+    from shipyard.targets.base import DeployOptions
+
+    return DeployOptions(
+        dry_run=opts.dry_run, wait=not opts.no_wait, lock_wait=opts.lock_wait, message=opts.message
+    )
+
+
+@bind(DeployFlags)
+def deploy(c: Any, opts: DeployFlags) -> None:
+    """Deploy a pushed image (pinned by digest) to an environment and wait until it serves."""
+    from shipyard.operations import deploy as op
+
+    ctx = context(opts.env)
+    report_rollout(ctx, op.run(ctx, opts.version, _rollout_options(opts)), "deploy")
+
+
+@task_options
+class WaitFlags:
+    env: str = env_flag()
+    deployment: str | None = flag(
+        None, "follow this deployment (an ECS deployment id) until it ends"
+    )
+
+
+@bind(WaitFlags)
+def wait(c: Any, opts: WaitFlags) -> None:
     """Wait until an environment is settled (a rollout left running ends; records a killed run
     left are finished) and say what serves. Exit codes as for deploy."""
     from shipyard.errors import StateUnknown
     from shipyard.rollout import api
     from shipyard.rollout.engine import serving_dict
 
-    ctx = context(env)
-    serving = api.wait(ctx, follow=deployment)
-    if json:
-        ctx.console.json({"environment": env, "serving": serving_dict(serving)})
-    else:
-        ctx.console.line(f"{env}: {serving.describe()} serves ({serving.detail})")
-    if not serving.known:
-        raise StateUnknown(f"what serves in {env} cannot be told: {serving.detail}")
+    ctx = context(opts.env)
+    serving = api.wait(ctx, follow=opts.deployment)
+    line = f"{opts.env}: {serving.describe()} serves ({serving.detail})"
+    unknown = StateUnknown(f"what serves in {opts.env} cannot be told: {serving.detail}")
+    report(
+        ctx.console,
+        document=lambda: {"environment": opts.env, "serving": serving_dict(serving)},
+        human=lambda: ctx.console.line(line),
+        failure=None if serving.known else unknown,
+    )
 
 
-@shipyard_task(
-    help={
-        "url": "check this URL instead of the environment's (config verify.url / the proxy)",
-        "version": "the version the checks expect (default: what is live, else version.txt)",
-    }
-)
-def verify(
-    c: Any,
-    env: str = "local",
-    url: str | None = None,
-    version: str | None = None,
-    debug: bool = False,
-    json: bool = False,
-) -> None:
+@task_options
+class VerifyFlags:
+    env: str = env_flag()
+    url: str | None = flag(
+        None, "check this URL instead of the environment's (config verify.url / the proxy)"
+    )
+    version: str | None = flag(
+        None, "the version the checks expect (default: what is live, else version.txt)"
+    )
+
+
+@bind(VerifyFlags)
+def verify(c: Any, opts: VerifyFlags) -> None:
     """Run the configured HTTP checks against what is live; print an OK/NG table."""
-    from shipyard.errors import VerifyFailed
     from shipyard.operations import verify as op
+
+    ctx = context(opts.env)
+    target_url, expected = _verify_target(ctx, opts)
+    result = op.run(op.VerifyOptions(target_url, expected), ctx.config.verify, console=ctx.console)
+    failure = _verify_failure(result, target_url)
+    report(
+        ctx.console,
+        document=lambda: _verify_document(result, expected, failure),
+        human=lambda: op.show(result, ctx.console, title=f"verify {opts.env} ({target_url})"),
+        outputs={"verified": str(result.ok).lower()},
+        failure=None if result.ok else failure,
+    )
+
+
+def _verify_target(ctx: Context, opts: VerifyFlags) -> tuple[str, str]:
+    """The URL to check and the version expected there: the flags', else what is live, else
+    the config's URL and version.txt."""
     from shipyard.operations.version import read_current
     from shipyard.targets import get_target
 
-    ctx = context(env)
-    report = None
-    if url is None or version is None:
-        report = get_target(ctx).status()
-    target_url = url or (report.url if report else None) or ctx.config.verify.url
+    live = get_target(ctx).status() if opts.url is None or opts.version is None else None
+    target_url = opts.url or (live.url if live else None) or ctx.config.verify.url
     if not target_url:
         from shipyard.errors import ConfigError
 
-        raise ConfigError(f"no URL to verify {env} at", hint="set verify.url or pass --url")
+        raise ConfigError(f"no URL to verify {opts.env} at", hint="set verify.url or pass --url")
     expected = (
-        version
-        or ((report.live or {}).get("version") if report else None)
+        opts.version
+        or ((live.live or {}).get("version") if live else None)
         or str(read_current(ctx))
     )
-    result = op.run(op.VerifyOptions(target_url, expected), ctx.config.verify, console=ctx.console)
-    bad = [c_.name for c_ in result.checks if not c_.ok]
-    failure = VerifyFailed(f"{len(bad)} check(s) NG at {target_url}: {', '.join(bad)}")
-    emit(
-        ctx,
-        json=json,
-        document=lambda: {
-            "url": result.url,
-            "ok": result.ok,
-            "outcome": "succeeded" if result.ok else "failed",
-            "error": "" if result.ok else failure.one_line(),
-            "exit_code": 0 if result.ok else failure.exit_code,
-            "version": expected,
-            "checks": [c_.__dict__ for c_ in result.checks],
-        },
-        human=lambda: op.show(result, ctx.console, title=f"verify {env} ({target_url})"),
-        outputs={"verified": str(result.ok).lower()},
-    )
-    if not result.ok:
-        raise failure
+    return target_url, expected
 
 
-@shipyard_task()
-def status(c: Any, env: str = "local", debug: bool = False, json: bool = False) -> None:
+def _verify_failure(result: VerifyResult, target_url: str) -> VerifyFailed:
+    from shipyard.errors import VerifyFailed
+
+    bad = [check.name for check in result.checks if not check.ok]
+    return VerifyFailed(f"{len(bad)} check(s) NG at {target_url}: {', '.join(bad)}")
+
+
+def _verify_document(result: VerifyResult, expected: str, failure: VerifyFailed) -> Any:
+    return {
+        "url": result.url,
+        "ok": result.ok,
+        "outcome": "succeeded" if result.ok else "failed",
+        "error": "" if result.ok else failure.one_line(),
+        "exit_code": 0 if result.ok else failure.exit_code,
+        "version": expected,
+        "checks": [check.__dict__ for check in result.checks],
+    }
+
+
+@task_options
+class StatusFlags:
+    env: str = env_flag()
+
+
+@bind(StatusFlags)
+def status(c: Any, opts: StatusFlags) -> None:
     """What is live in an environment and what came before."""
     from shipyard.operations import status as op
 
-    ctx = context(env)
-    report = op.run(ctx)
-    if json:
-        ctx.console.json(op.as_json(report))
-    else:
-        op.show(report, ctx.console)
-
-
-@shipyard_task(
-    help={
-        "to": "roll back to this version (it must have succeeded in this environment)",
-        "lock_wait": LOCK_WAIT_HELP,
-        "message": "why: stored with the lock and the release record",
-        "no_wait": "start the rollback and return (ECS); follow it with inv wait",
-    }
-)
-def rollback(
-    c: Any,
-    env: str = "local",
-    to: str | None = None,
-    lock_wait: float = 0.0,
-    message: str = "",
-    no_wait: bool = False,
-    dry_run: bool = False,
-    debug: bool = False,
-    json: bool = False,
-) -> None:
-    """Return an environment to its previous good release (or --to VERSION)."""
-    from shipyard.operations import rollback as op
-    from shipyard.targets.base import DeployOptions
-
-    ctx = context(env)
-    opts = DeployOptions(dry_run=dry_run, wait=not no_wait, lock_wait=lock_wait, message=message)
-    report_rollout(ctx, op.run(ctx, to, opts), "rollback", json)
-
-
-@shipyard_task(
-    help={
-        "release": "free the lock if this run holds it (in CI: this job attempt; elsewhere: "
-        "you on this host); another run's lock is left, with a line saying whose",
-        "force": "with --release: free the lock whoever holds it (when its owner is gone)",
-        "status": "show who holds the lock (the default)",
-    }
-)
-def lock(
-    c: Any,
-    env: str = "local",
-    release: bool = False,
-    force: bool = False,
-    status: bool = False,
-    debug: bool = False,
-    json: bool = False,
-) -> None:
-    """Show or free an environment's deploy lock."""
-    from shipyard.locking import get_lock
-
-    if force and not release:
-        from shipyard.errors import UsageError
-
-        raise UsageError("--force only goes with --release", hint="inv lock --release --force")
-    ctx = context(env)
-    the_lock = get_lock(ctx)
-    if release:
-        _release_lock(ctx, the_lock, force=force, as_json=json)
-        return
-    info = the_lock.status()
-    stale = the_lock.leftover() if info is None else None
-    if json:
-        ctx.console.json(
-            {
-                "environment": env,
-                "held": info is not None,
-                "holder": info.as_dict() if info else None,
-                "stale": stale.as_dict() if stale else None,
-            }
-        )
-        return
-    if info is None:
-        extra = f" (stale entry of {stale.owner}, whose process is gone)" if stale else ""
-        ctx.console.line(f"{env}: not locked{extra}")
-        return
-    import time
-
-    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.since))
-    ctx.console.table(
-        ["environment", "holder", "since", "message"],
-        [[env, info.owner, since, info.message]],
-        title="lock",
+    ctx = context(opts.env)
+    result = op.run(ctx)
+    report(
+        ctx.console, document=lambda: op.as_json(result), human=lambda: op.show(result, ctx.console)
     )
 
 
-def _release_lock(ctx: Any, the_lock: Any, *, force: bool, as_json: bool) -> None:
-    """Free this run's lock (or anyone's, forced). Another run's lock left alone is not a
-    failure: the workflow's always() cleanup step must not fail the job for it."""
-    env = ctx.environment
-    result = the_lock.free(force=force)
-    freed, kept = result.freed, result.kept
-    if as_json:
-        ctx.console.json(
-            {
-                "environment": env,
-                "released": freed.as_dict() if freed else None,
-                "left": kept.as_dict() if kept else None,
-            }
-        )
-    elif freed:
-        why = f": {freed.message}" if freed.message else ""
-        ctx.console.line(f"released the {env} lock held by {freed.owner}{why}")
-    elif kept:
-        why = f" ({kept.message})" if kept.message else ""
-        ctx.console.line(
-            f"left the {env} lock of {kept.owner}{why}: not this run's "
-            f"(inv lock --env {env} --release --force frees it)"
-        )
-    else:
-        ctx.console.line(f"the {env} lock was not held")
+@task_options
+class RollbackFlags:
+    env: str = env_flag()
+    to: str | None = flag(
+        None, "roll back to this version (it must have succeeded in this environment)"
+    )
+    lock_wait: float = flag(0.0, LOCK_WAIT_HELP)
+    message: str = flag("", MESSAGE_HELP)
+    no_wait: bool = flag(False, "start the rollback and return (ECS); follow it with inv wait")
+    dry_run: bool = dry_run_flag()
 
 
-@shipyard_task()
-def cleanup(
-    c: Any, env: str = "local", dry_run: bool = False, debug: bool = False, json: bool = False
-) -> None:
-    """Remove old release containers and images; never the live release or the rollback target."""
-    ctx = context(env)
-    if ctx.config.target.kind != "local":
-        from shipyard.operations import ecr_cleanup
+@bind(RollbackFlags)
+def rollback(c: Any, opts: RollbackFlags) -> None:
+    """Return an environment to its previous good release (or --to VERSION)."""
+    from shipyard.operations import rollback as op
 
-        ecr_result = ecr_cleanup.run(ctx, ecr_cleanup.EcrCleanupOptions(dry_run=dry_run))
-        ecr_cleanup.show(ecr_result, ctx.console)
-        return
-    from shipyard.operations import cleanup as op
-
-    result = op.run(ctx, op.CleanupOptions(dry_run=dry_run))
-    if json:
-        ctx.console.json(op.as_json(result))
-    else:
-        op.show(result, ctx.console)
+    ctx = context(opts.env)
+    report_rollout(ctx, op.run(ctx, opts.to, _rollout_options(opts)), "rollback")

@@ -1,71 +1,81 @@
 """inv release: version -> build -> tag -> push -> [scan] -> deploy -> verify -> [cleanup],
 under the deploy lock, with notifications when configured (pipelines/release_stages.py)."""
 
-# invoke hands every task its context `c` and the common flags; not all use them
+# invoke hands every task its context `c`; not all use it
 # ruff: noqa: ARG001
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.tasks._common import context, shipyard_task
+from shipyard.tasks._common import context, report
+from shipyard.tasks._flags import bind, dry_run_flag, env_flag, flag, task_options
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from shipyard.context import Context
+    from shipyard.pipelines.release import ReleaseOptions, ReleaseResult
 
 
-@shipyard_task(
-    help={
-        "bump": "bump version.txt first: major | minor | patch | auto (default: release it as is)",
-        "set": "set version.txt to this version first",
-        "build_arg": "KEY=VALUE passed to the build (repeatable), e.g. HEALTHY=false",
-        "rebuild": "build even when the registry holds this version built from this commit",
-        "lock_wait": "wait up to SECONDS for another deploy's lock instead of failing at once",
-        "message": "why: stored with the lock and the release record",
-    },
-    iterable=["build_arg"],
-)
-def release(
-    c: Any,
-    env: str = "local",
-    bump: str | None = None,
-    set: str | None = None,
-    build_arg: list[str] | None = None,
-    rebuild: bool = False,
-    lock_wait: float = 0.0,
-    message: str = "",
-    dry_run: bool = False,
-    debug: bool = False,
-    json: bool = False,
-) -> None:
-    """Release: version, build, tag, push, [scan], deploy, verify, [cleanup]; one final table."""
-    from shipyard.pipelines import release as pipeline
-    from shipyard.pipelines.release_stages import notify_finish, standard_steps
+@task_options
+class ReleaseFlags:
+    env: str = env_flag()
+    bump: str | None = flag(
+        None, "bump version.txt first: major | minor | patch | auto (default: release it as is)"
+    )
+    set_version: str | None = flag(None, "set version.txt to this version first", name="set")
+    build_arg: Sequence[str] | None = flag(
+        None, "KEY=VALUE passed to the build (repeatable), e.g. HEALTHY=false", iterable=True
+    )
+    rebuild: bool = flag(
+        False, "build even when the registry holds this version built from this commit"
+    )
+    lock_wait: float = flag(
+        0.0, "wait up to SECONDS for another deploy's lock instead of failing at once"
+    )
+    message: str = flag("", "why: stored with the lock and the release record")
+    dry_run: bool = dry_run_flag()
 
-    ctx = context(env)
-    result = pipeline.run(
-        ctx,
-        pipeline.ReleaseOptions(
-            bump=bump,
-            set_version=set,
-            build_args=tuple(build_arg or ()),
-            rebuild=rebuild,
-            dry_run=dry_run,
-            lock_wait=lock_wait,
-            message=message,
+    def release_options(self, ctx: Context) -> ReleaseOptions:
+        from shipyard.pipelines.release import ReleaseOptions
+        from shipyard.pipelines.release_stages import notify_finish, standard_steps
+
+        return ReleaseOptions(
+            bump=self.bump,
+            set_version=self.set_version,
+            build_args=tuple(self.build_arg or ()),
+            rebuild=self.rebuild,
+            dry_run=self.dry_run,
+            lock_wait=self.lock_wait,
+            message=self.message,
             extra_steps=standard_steps(ctx),
             on_finish=(notify_finish,),
-        ),
+        )
+
+
+@bind(ReleaseFlags)
+def release(c: Any, opts: ReleaseFlags) -> None:
+    """Release: version, build, tag, push, [scan], deploy, verify, [cleanup]; one final table."""
+    from shipyard.pipelines import release as pipeline
+
+    ctx = context(opts.env)
+    result = pipeline.run(ctx, opts.release_options(ctx))
+    report(
+        ctx.console,
+        # pipeline.show() shows a dry run's plan; its outputs are set all the same
+        document=None if result.plan is not None else result.as_json,
+        human=lambda: pipeline.show(result, ctx),
+        outputs=_release_outputs(result),
+        failure=result.error,
     )
-    if json and result.plan is None:
-        ctx.console.json(result.as_json())
-    else:
-        pipeline.show(result, ctx)
-    ctx.console.set_outputs(
-        {
-            "version": result.version,
-            "digest": result.digest,
-            "outcome": result.outcome,
-            "release_id": result.release_id,
-            "url": result.url,
-        }
-    )
-    if result.error is not None:
-        raise result.error
+
+
+def _release_outputs(result: ReleaseResult) -> dict[str, Any]:
+    return {
+        "version": result.version,
+        "digest": result.digest,
+        "outcome": result.outcome,
+        "release_id": result.release_id,
+        "url": result.url,
+    }
