@@ -25,7 +25,7 @@ T = TypeVar("T")
 ACCESS_HINT = "grant it in deploy/iam/github-actions-policy.json or use a role that has it"
 CREDENTIALS_HINT = (
     "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-    "or run under GitHub OIDC with a role (see README: set-up)"
+    "or run under GitHub OIDC with a role (see docs/cicd.md)"
 )
 REAUTH_HINT = "re-authenticate (aws sso login, or refresh the session or OIDC role) and try again"
 

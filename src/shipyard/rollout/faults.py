@@ -66,6 +66,9 @@ def _pause(name: str) -> None:
     if not ready:
         return
     path = Path(ready)
-    path.write_text(name)
+    # whole or absent: a test polling for the file must never read it half-written
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(name)
+    os.replace(partial, path)
     while path.exists():
         time.sleep(POLL_SECONDS)
