@@ -69,6 +69,6 @@ def _pause(name: str) -> None:
     # whole or absent: a test polling for the file must never read it half-written
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     partial.write_text(name)
-    os.replace(partial, path)
+    os.rename(partial, path)  # not os.replace: tests wrap that one to pause inside it
     while path.exists():
         time.sleep(POLL_SECONDS)
