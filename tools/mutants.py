@@ -108,6 +108,7 @@ class Named:
 ROLLOUT = "tests/integration/test_ecs_rollout.py"
 BLUEGREEN = "tests/integration/test_ecs_rollout_bluegreen.py"
 MOTO = "tests/integration/test_ecs_moto.py"
+REDACTION = "tests/unit/test_redaction.py"
 NAMED = (
     Named(
         "1",
@@ -202,6 +203,22 @@ NAMED = (
         "    return decide()",
         "tests/integration/test_ecr_cleanup_deployed.py"
         "::test_the_platform_images_of_a_kept_index_stay_and_those_of_a_deleted_one_go",
+    ),
+    Named(
+        "11",
+        "Console.progress output is not redacted",
+        "src/shipyard/console.py",
+        "    print(inert(redact(text)), file=stream, flush=True)",
+        "    print(inert(text), file=stream, flush=True)",
+        f"{REDACTION}::test_no_form_of_a_secret_reaches_any_output[progress-value]",
+    ),
+    Named(
+        "12",
+        "Console.warn output is not redacted",
+        "src/shipyard/console.py",
+        "        text = redact(text)",
+        "        text = text",
+        f"{REDACTION}::test_no_form_of_a_secret_reaches_any_output[warn-value]",
     ),
     Named(
         "13",
@@ -362,8 +379,8 @@ def pytest_sessionfinish(session):
 
 def clean_pass(cfg: dict[str, Any], jobs: int) -> list[str]:
     """Run the selected tests once on the unmutated snapshot; a failing test (another change
-    under way in the checkout) would stop mutmut's first pass, so it is deselected in the
-    snapshot's config, and reported. Returns the deselected test ids."""
+    under way in the checkout) would stop mutmut's first pass, so it is deselected in mutmut's
+    runs (DESELECT_PLUGIN), and reported. Returns the deselected test ids."""
     (BASE / "mutants_failed_plugin.py").write_text(FAILED_PLUGIN)
     listed = BASE / "clean-failed.txt"
     listed.unlink(missing_ok=True)
@@ -386,13 +403,58 @@ def clean_pass(cfg: dict[str, Any], jobs: int) -> list[str]:
     if not listed.is_file():
         raise SystemExit(f"the clean test pass did not finish; see {LOG}")
     failed = [line for line in listed.read_text().splitlines() if line]
-    if failed:
-        path = WORK / "pyproject.toml"
-        text = path.read_text()
-        anchor = "pytest_add_cli_args_test_selection = [\n"
-        extra = "".join(f"    {json.dumps('--deselect=' + t)},\n" for t in failed)
-        path.write_text(text.replace(anchor, anchor + extra, 1))
+    DESELECT.write_text("".join(f"{t}\n" for t in failed))
     return failed
+
+
+# a pytest plugin for mutmut's runs: deselects the tests the clean pass found failing (given
+# through PYTEST_ADDOPTS, so mutmut's own config, and with it its cached verdicts, stays put)
+DESELECT_PLUGIN = """
+import os
+
+
+def pytest_collection_modifyitems(config, items):
+    with open(os.environ["MUTANTS_DESELECT"]) as fh:
+        failing = {line.strip() for line in fh if line.strip()}
+    keep = [i for i in items if i.nodeid not in failing]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i.nodeid in failing])
+        items[:] = keep
+"""
+DESELECT = BASE / "deselect.txt"
+SELECTION = BASE / "selection.json"  # the test selection of the last run
+
+
+def _fingerprint(values: list[str]) -> str:
+    """mutmut's hash of a config list (Config.config_fingerprint)."""
+    import hashlib
+
+    return hashlib.sha256(repr(tuple(values)).encode()).hexdigest()[:12]
+
+
+def carry_verdicts(cfg: dict[str, Any]) -> None:
+    """With --keep: tests ADDED to the selection since the last run cannot revive a killed
+    mutant, so its verdicts stay (mutmut would drop them all); the new tests get their stats
+    and --survivors runs the survivors again with them. Any other change: mutmut starts over."""
+    stats = WORK / "mutants" / "mutmut-stats.json"
+    if not (stats.is_file() and SELECTION.is_file()):
+        return
+    before: list[str] = json.loads(SELECTION.read_text())
+    now: list[str] = list(cfg.get("pytest_add_cli_args_test_selection", []))
+    data = json.loads(stats.read_text())
+    stored = data.get("config_fingerprint", {})
+    if now == before or stored.get("test_selection") != _fingerprint(before):
+        return
+    options = [a for a in now if a.startswith("-") or not a.endswith(".py")]
+    if set(before) <= set(now) and options == [
+        a for a in before if a.startswith("-") or not a.endswith(".py")
+    ]:
+        stored["test_selection"] = _fingerprint(now)
+        stats.write_text(json.dumps(data))
+        added = [a for a in now if a not in before]
+        print(f"{len(added)} test file(s) added since the last run: verdicts kept")
+    else:
+        print("the test selection changed (not only additions): every mutant is run again")
 
 
 # mutmut, with its string operator narrowed: a string literal holding whitespace is words
@@ -434,6 +496,13 @@ def run_mutmut(names: list[str], jobs: int) -> int:
     """`mutmut run` in WORK (see LAUNCH); its spinner and pytest output go to LOG."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "PYTEST_"))}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    (BASE / "mutants_deselect_plugin.py").write_text(DESELECT_PLUGIN)
+    # the tests' own subprocesses (`inv ...`) import the snapshot's unmutated src/, never the
+    # checkout's that the editable install points at (it may be changing meanwhile); mutated
+    # code runs only in mutmut's own processes (its trampolines need mutmut's state)
+    env["PYTHONPATH"] = os.pathsep.join([str(WORK / "src"), str(BASE)])
+    env["PYTEST_ADDOPTS"] = "-p mutants_deselect_plugin"
+    env["MUTANTS_DESELECT"] = str(DESELECT)
     with LOG.open("a") as log:
         proc = subprocess.run(
             [sys.executable, "-c", LAUNCH, "run", "--max-children", str(jobs), *names],
@@ -633,10 +702,13 @@ def main(argv: list[str] | None = None) -> int:
     deselected: list[str] = []
     if not args.report:
         snapshot(keep=args.keep or bool(names))
+        if args.keep or names:
+            carry_verdicts(cfg)
         deselected = clean_pass(cfg, args.jobs)
         for test in deselected:
             print(f"deselected, failing before any mutation: {test}")
         code = run_mutmut(names, args.jobs)
+        SELECTION.write_text(json.dumps(cfg.get("pytest_add_cli_args_test_selection", [])))
     wall = time.monotonic() - started
     found = results(cfg)
     if not found:
