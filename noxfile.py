@@ -63,7 +63,9 @@ def tests(session: nox.Session) -> None:
         session.run(
             "pytest",
             "-n",
-            "2",
+            # three workers on two cores: many tests wait on containers, nginx and HTTP polls,
+            # and a third worker fills that idle time (CI's two cores were a third idle)
+            os.environ.get("SHIPYARD_TEST_WORKERS", "3"),
             "--dist",
             "loadgroup",
             "--cov",
@@ -133,8 +135,19 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks with targets from the issues; prints measured figures (not in default runs)."""
+    """Benchmarks (not in default runs): each runs the commands as typed, as subprocesses, in
+    alternating rounds; prints one table (median, min-max, ratio, verdict on the median) and
+    writes it to reports/bench.json (and the GitHub Actions job summary).
+    `nox -s bench -- startup ecs_deploy` runs only the named modules."""
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate docs/configuration.md (from the config models' field descriptions) and
+    docs/tasks.md (from the Invoke namespace); `nox -s docs -- --check` only reports stale
+    files. tests/unit/test_docs_generated.py fails while either is stale."""
+    session.run("python", "tools/gendocs.py", *session.posargs)
 
 
 @nox.session

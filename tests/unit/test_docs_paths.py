@@ -65,3 +65,71 @@ def test_every_test_the_docs_cite_exists() -> None:
     }
     missing = sorted(f"{doc}: {name}" for doc, name in cited if name not in defined)
     assert not missing, "docs cite tests that do not exist:\n" + "\n".join(missing)
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to dashes."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(page: str) -> set[str]:
+    return {_slug(m) for m in re.findall(r"^#+ (.+)$", page, re.M)}
+
+
+def test_every_relative_link_in_the_readme_and_the_docs_resolves() -> None:
+    broken = []
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        for target in LINK.findall(page.read_text()):
+            if re.match(r"^[a-z]+:", target):
+                continue  # https:, mailto:
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.relative_to(REPO)}: {target}: no such file")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked.read_text()):
+                broken.append(f"{page.relative_to(REPO)}: {target}: no such heading")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_docs_index_lists_every_page() -> None:
+    index = (REPO / "docs" / "README.md").read_text()
+    listed = set(LINK.findall(index))
+    pages = {p.name for p in (REPO / "docs").glob("*.md") if p.name != "README.md"}
+    assert pages - listed == set(), "pages docs/README.md does not list"
+
+
+def _error_kinds() -> dict[str, int]:
+    """Every error class shipyard reports to a user → its exit code, from every module."""
+    import importlib
+    import pkgutil
+
+    import shipyard
+    from shipyard.errors import ShipyardError
+
+    for module in pkgutil.walk_packages(shipyard.__path__, "shipyard."):
+        importlib.import_module(module.name)
+    kinds: dict[str, int] = {}
+    todo = [ShipyardError]
+    while todo:
+        kind = todo.pop()
+        kinds[kind.__name__] = kind.exit_code
+        todo += kind.__subclasses__()
+    return kinds
+
+
+def test_troubleshooting_names_every_error_kind_with_its_exit_code() -> None:
+    """The exit-code table of docs/troubleshooting.md lists each error class under the exit
+    code it really has, so a new kind of error, or one whose code changes, is noticed."""
+    page = (REPO / "docs" / "troubleshooting.md").read_text()
+    table = page.split("| exit | meaning | error kinds |", 1)[1].split("\n\n", 1)[0]
+    documented = {
+        name: int(row.split("|")[1])
+        for row in table.splitlines()[2:]
+        for name in re.findall(r"`(\w+)`", row.split("|")[3])
+    }
+    assert documented == _error_kinds()

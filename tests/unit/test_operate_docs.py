@@ -3,24 +3,18 @@ blocks names a real task and real flags, and each of logs, exec, run, wait and r
 
 from __future__ import annotations
 
-import inspect
 import re
 import shlex
 
 from tests.conftest import REPO
+from tests.unit.test_docs_generated import GENDOCS
 
 DOC = (REPO / "docs" / "operate.md").read_text()
 
 
 def _flags() -> dict[str, set[str]]:
-    from shipyard.tasks import namespace
-
-    flags: dict[str, set[str]] = {}
-    for name in namespace.task_names:
-        params = list(inspect.signature(namespace[name].body).parameters)[1:]
-        names = {p.strip("_").replace("_", "-") for p in params}
-        flags[name] = {f"--{n}" for n in names} | {"--help"}
-    return flags
+    """Each task's flags as Invoke's parser reads them (`--no-…` only where it accepts one)."""
+    return GENDOCS.task_flags()
 
 
 def _examples() -> list[list[str]]:

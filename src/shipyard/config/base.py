@@ -18,10 +18,13 @@ class SecretRef(Section):
     written in a config file. A `file` path is relative to the project root (`~` expands) and
     must lie inside the directories SecretsConfig allows."""
 
-    env: str | None = None
-    ssm: str | None = None
-    secretsmanager: str | None = None
-    file: str | None = None
+    env: str | None = Field(default=None, description="an environment variable's name")
+    ssm: str | None = Field(default=None, description="an SSM parameter's name (decrypted)")
+    secretsmanager: str | None = Field(default=None, description="a Secrets Manager ARN or name")
+    file: str | None = Field(
+        default=None,
+        description="a file, relative to the project root; inside the directories [secrets] allows",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,6 @@ def _is_secret_field(loc: tuple[str | int, ...], data: dict[str, Any]) -> bool:
 
 
 def _field_model(model: type[BaseModel], name: str, node: Any) -> type[BaseModel] | None:
-    import typing
 
     field = model.model_fields.get(name)
     if field is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -16,27 +17,64 @@ NGINX_BINARY = r"^[A-Za-z0-9_.+/-]+$"  # shipyard runs it, often as root: a plai
 class LocalTargetConfig(Section):
     """This machine's Docker engine, blue/green behind an nginx shipyard runs itself."""
 
-    kind: Literal["local"] = "local"
-    proxy_bind: str = "127.0.0.1"
-    proxy_port: int = Field(default=8080, ge=1, le=65535)
-    # after the switch: the new release is watched this long while the previous one keeps
-    # running (and finishes the requests it holds); a failure in it switches back
-    bake_seconds: float = Field(default=5.0, ge=0)
-    healthy_timeout_seconds: float = Field(default=60.0, gt=0)
-    keep_releases: int = Field(default=3, ge=1)
-    network: str | None = Field(default=None, pattern=DOCKER_NAME)  # default: shipyard-<stack>
-    # names containers, network and volumes; default: <image repository>-<environment>
-    stack: str | None = Field(default=None, pattern=DOCKER_NAME)
-    stop_timeout_seconds: int = Field(default=10, ge=0)  # unless stopTimeout says
-    # pull images the engine lacks from any registry (off: only from the configured registry;
-    # a non-essential container whose image is missing is then skipped with a warning)
-    pull_missing_images: bool = False
-    nginx: str = Field(default="nginx", pattern=NGINX_BINARY)  # the nginx binary: name or path
+    kind: Literal["local"] = Field(
+        default="local", description="blue/green on this machine's Docker engine behind nginx"
+    )
+    proxy_bind: str = Field(
+        default="127.0.0.1",
+        description="the IP address nginx listens on (a host name is not accepted)",
+    )
+    proxy_port: int = Field(
+        default=8080,
+        ge=1,
+        le=65535,
+        description="the port nginx listens on; the URL users and verify use unless verify.url "
+        "is set",
+    )
+    bake_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="after the switch the new release is watched this long while the "
+        "previous one keeps running (and finishes the requests it holds); a failure in it "
+        "switches back",
+    )
+    healthy_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long to wait for Docker to report every essential container healthy",
+    )
+    keep_releases: int = Field(
+        default=3, ge=1, description="inv cleanup keeps the images of this many recent releases"
+    )
+    network: str | None = Field(
+        default=None,
+        pattern=DOCKER_NAME,
+        description="the Docker network of the stack; unset: shipyard-<stack>",
+    )
+    stack: str | None = Field(
+        default=None,
+        pattern=DOCKER_NAME,
+        description="names the containers, network and volumes; unset: "
+        "<image repository>-<environment>-<hash of the checkout path>",
+    )
+    stop_timeout_seconds: int = Field(
+        default=10,
+        ge=0,
+        description="docker stop's grace period, unless the container's stopTimeout says",
+    )
+    pull_missing_images: bool = Field(
+        default=False,
+        description="pull images the engine lacks from any registry; off: only from the "
+        "configured registry, and a non-essential container whose image is missing is "
+        "skipped with a warning",
+    )
+    nginx: str = Field(
+        default="nginx", pattern=NGINX_BINARY, description="the nginx binary: a name or a path"
+    )
 
     @field_validator("proxy_bind")
     @classmethod
     def _an_address(cls, value: str) -> str:
-        import ipaddress
 
         try:
             ipaddress.ip_address(value)
@@ -72,30 +110,78 @@ ECS_DEPLOYMENT_CONFIGS = (
 class EcsServiceConfig(Section):
     """One ECS service of the environment; all services get the same image digest, in order."""
 
-    name: str = Field(min_length=1)
-    container: str | None = None  # default: taskdef.container
-    container_port: int = Field(default=8080, ge=1, le=65535)
-    taskdef_overlay: str | None = None  # extra overlay file for this service only
-    deployment_group: str | None = None  # blue/green: default codedeploy.deployment_group
+    name: str = Field(min_length=1, description="the ECS service's name")
+    container: str | None = Field(
+        default=None,
+        description="the container whose image the release sets; unset: taskdef.container",
+    )
+    container_port: int = Field(
+        default=8080,
+        ge=1,
+        le=65535,
+        description="the port the load balancer sends traffic to (blue/green AppSpec)",
+    )
+    taskdef_overlay: str | None = Field(
+        default=None, description="an extra task-definition overlay file for this service only"
+    )
+    deployment_group: str | None = Field(
+        default=None,
+        description="blue/green: this service's CodeDeploy deployment group; unset: "
+        "codedeploy.deployment_group",
+    )
 
 
 class EcsTargetConfig(Section):
     """ECS Fargate rolling update watched through rolloutState and the circuit breaker."""
 
-    kind: Literal["ecs"] = "ecs"
-    cluster: str
-    services: list[EcsServiceConfig] = Field(min_length=1)
-    timeout_seconds: float = Field(default=900, gt=0)
-    poll_seconds: float = Field(default=5, gt=0)
-    alarms: list[str] = Field(default_factory=list)  # refuse to deploy while one is in ALARM
-    keep_revisions: int = Field(default=10, ge=2)
-    circuit_breaker: bool = True  # enable the deployment circuit breaker with rollback
-    metrics_namespace: str = "Shipyard"
-    log_lines: int = Field(default=20, ge=0)  # log tail shown per stopped task
-    check_image: bool = True  # refuse when the registry does not hold the digest
-    # after traffic moved and verify passed: watch the new revision this long (PRIMARY, no
-    # failed tasks, the verify checks once per poll) before calling it a success
-    bake_seconds: float = Field(default=0, ge=0)
+    kind: Literal["ecs"] = Field(
+        default="ecs",
+        description="ECS Fargate rolling update, followed by the new deployment's id",
+    )
+    cluster: str = Field(description="the ECS cluster")
+    services: list[EcsServiceConfig] = Field(
+        min_length=1,
+        description="the services, deployed in order with one digest: [[target.services]]",
+    )
+    timeout_seconds: float = Field(
+        default=900,
+        gt=0,
+        description="how long a rollout may take; then it is rolled back and that is watched "
+        "(exit 3 only when that is stuck too)",
+    )
+    poll_seconds: float = Field(default=5, gt=0, description="how often a rollout is polled")
+    alarms: list[str] = Field(
+        default_factory=list,
+        description="CloudWatch alarms: a deploy is refused while one is in ALARM (blue/green: "
+        "CodeDeploy also rolls back on them)",
+    )
+    keep_revisions: int = Field(
+        default=10,
+        ge=2,
+        description="the newest task-definition revisions kept; the serving one, the previous "
+        "one and the rollback target are never deregistered",
+    )
+    circuit_breaker: bool = Field(
+        default=True, description="enable the deployment circuit breaker with rollback"
+    )
+    metrics_namespace: str = Field(
+        default="Shipyard",
+        description="the CloudWatch namespace of DeployDuration, DeploySuccess, DeployFailure "
+        "and DeployRollback",
+    )
+    log_lines: int = Field(
+        default=20, ge=0, description="the awslogs tail shown for each stopped task"
+    )
+    check_image: bool = Field(
+        default=True, description="refuse to deploy when the registry does not hold the digest"
+    )
+    bake_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="after traffic moved and verify passed: watch the new revision this long "
+        "(PRIMARY, no failed tasks, the verify checks once per poll) before calling it a "
+        "success",
+    )
 
     @field_validator("services")
     @classmethod
@@ -117,24 +203,56 @@ IAM_ROLE = re.compile(r"^(arn:aws[a-z-]*:iam::\d{12}:role/)?[\w+=,.@/-]{1,64}$")
 
 
 class CodeDeployConfig(Section):
-    application: str
-    deployment_group: str
-    deployment_config: str = "CodeDeployDefault.ECSAllAtOnce"
-    appspec: str = "deploy/codedeploy/appspec.json"  # template: resources only, never Hooks
-    # hook name -> Lambda function name or ARN; none by default, since a hook names a function
-    # that must exist (inv doctor and inv setup-cicd check that it does)
-    hooks: dict[str, str] | None = None
-    # how long the old task set stays after traffic moved (CodeDeploy allows up to two days);
-    # setup-cicd creates the deployment group with it, 5 when unset
-    termination_wait_minutes: int | None = Field(default=None, ge=0, le=2880)
-    # What inv setup-cicd needs to create the deployment group when it does not exist yet:
-    # the role CodeDeploy assumes (AWSCodeDeployRoleForECS attached), ARN or name in this account,
-    service_role: str | None = Field(default=None, pattern=IAM_ROLE.pattern)
-    # the blue and green target groups (names, or ARNs whose names are taken),
-    target_groups: list[str] | None = Field(default=None, min_length=2, max_length=2)
-    # and the listener production traffic comes through; a test listener is optional.
-    prod_listener_arn: str | None = Field(default=None, pattern=LISTENER_ARN.pattern)
-    test_listener_arn: str | None = Field(default=None, pattern=LISTENER_ARN.pattern)
+    application: str = Field(description="the CodeDeploy application")
+    deployment_group: str = Field(description="the CodeDeploy deployment group")
+    deployment_config: str = Field(
+        default="CodeDeployDefault.ECSAllAtOnce",
+        description="how traffic moves: ECSAllAtOnce, ECSLinear10PercentEvery1Minutes, "
+        "ECSCanary10Percent5Minutes, … (the CodeDeployDefault. prefix may be left out), or a "
+        "custom config of the account",
+    )
+    appspec: str = Field(
+        default="deploy/codedeploy/appspec.json",
+        description="the AppSpec template: resources only, never Hooks (those come from hooks)",
+    )
+    hooks: dict[str, str] | None = Field(
+        default=None,
+        description="ECS lifecycle hook (BeforeInstall, AfterInstall, AfterAllowTestTraffic, "
+        "BeforeAllowTraffic, AfterAllowTraffic) → Lambda function name or ARN; none by "
+        "default, since each names a function that must exist (inv doctor and inv setup-cicd "
+        "check)",
+    )
+    termination_wait_minutes: int | None = Field(
+        default=None,
+        ge=0,
+        le=2880,
+        description="how long the old task set stays after traffic moved; inv setup-cicd "
+        "creates the deployment group with it, 5 when unset",
+    )
+    # What inv setup-cicd needs to create the deployment group when it does not exist yet.
+    service_role: str | None = Field(
+        default=None,
+        pattern=IAM_ROLE.pattern,
+        description="inv setup-cicd: the role CodeDeploy assumes (AWSCodeDeployRoleForECS "
+        "attached), an ARN or a name in this account",
+    )
+    target_groups: list[str] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="inv setup-cicd: the blue and green target groups (names, or ARNs whose "
+        "names are taken)",
+    )
+    prod_listener_arn: str | None = Field(
+        default=None,
+        pattern=LISTENER_ARN.pattern,
+        description="inv setup-cicd: the listener production traffic comes through",
+    )
+    test_listener_arn: str | None = Field(
+        default=None,
+        pattern=LISTENER_ARN.pattern,
+        description="inv setup-cicd, optional: a test listener for traffic before the shift",
+    )
 
     @field_validator("deployment_config")
     @classmethod
@@ -184,5 +302,8 @@ class CodeDeployConfig(Section):
 class EcsBlueGreenTargetConfig(EcsTargetConfig):
     """ECS with CodeDeploy blue/green traffic shifting."""
 
-    kind: Literal["ecs-bluegreen"] = "ecs-bluegreen"  # type: ignore[assignment]
-    codedeploy: CodeDeployConfig
+    kind: Literal["ecs-bluegreen"] = Field(  # type: ignore[assignment]
+        default="ecs-bluegreen",
+        description="ECS with CodeDeploy blue/green traffic shifting, followed by its id",
+    )
+    codedeploy: CodeDeployConfig = Field(description="CodeDeploy: [target.codedeploy]")
