@@ -1,4 +1,6 @@
-"""python -m benchmarks [NAME ...]: run all benchmark modules, or the named ones."""
+"""python -m benchmarks [NAME ...]: run every benchmark module (or the named ones), print one
+table of all their measures and write it to reports/bench.json. Exit 1 when a target is missed
+on the median."""
 
 from __future__ import annotations
 
@@ -8,16 +10,20 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks._harness import Row, report
+
 
 def available() -> list[str]:
     here = Path(__file__).parent
     return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
 
 
-def load(name: str) -> Callable[[], int] | None:
+def load(name: str) -> tuple[Callable[[], list[Row]] | None, Callable[[], int] | None]:
+    """The module's `rows()` (measures for the table) or, failing that, its `main()` (a
+    benchmark that prints its own figures and returns 1 on a missed target)."""
     module = importlib.import_module(f"benchmarks.{name}")
-    entry = getattr(module, "main", None)
-    return entry if callable(entry) else None
+    rows, main = getattr(module, "rows", None), getattr(module, "main", None)
+    return (rows if callable(rows) else None, main if callable(main) else None)
 
 
 def main(argv: list[str]) -> int:
@@ -26,17 +32,19 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"error: no benchmark named {', '.join(unknown)} (have: {', '.join(available())})")
         return 2
-    failed: list[str] = []
+    rows: list[Row] = []
+    missed: list[str] = []
     for name in names:
-        entry = load(name)
-        if entry is None:
-            continue
+        measures, own_report = load(name)
         print(f"== benchmark {name}", flush=True)
-        code = entry()
-        if code != 0:
-            failed.append(name)
-    if failed:
-        print(f"targets missed in: {', '.join(failed)}")
+        if measures is not None:
+            rows.extend(measures())
+        elif own_report is not None and own_report() != 0:
+            missed.append(name)
+    report(rows)
+    missed += [r.measure for r in rows if not r.met]
+    if missed:
+        print(f"targets missed: {', '.join(missed)}")
         return 1
     return 0
 

@@ -10,6 +10,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shipyard.adapters.aws import AwsClients
+from shipyard.adapters.docker import DockerEngine
+from shipyard.adapters.ecr import EcrRegistry
+from shipyard.adapters.git import Checkout
+from shipyard.adapters.registry import Credentials, OciRegistry
+from shipyard.adapters.secret_store import contained, resolve
 from shipyard.config.base import SecretRef
 from shipyard.config.model import ShipyardConfig
 from shipyard.console import Console
@@ -35,26 +41,18 @@ class Context:
 
     @cached_property
     def docker(self) -> DockerEngine:
-        from shipyard.adapters.docker import DockerEngine
-
         return DockerEngine()
 
     @cached_property
     def git(self) -> Checkout:
-        from shipyard.adapters.git import Checkout
-
         return Checkout(self.root, self.environ)
 
     @cached_property
     def aws(self) -> AwsClients:
-        from shipyard.adapters.aws import AwsClients
-
         return AwsClients(self.config.aws)
 
     @cached_property
     def registry(self) -> Registry:
-        from shipyard.adapters.registry import Credentials, OciRegistry
-
         reg = self.config.registry
         if reg.kind == "oci":
             creds = None
@@ -62,14 +60,12 @@ class Context:
                 creds = Credentials(reg.username, self.secret(reg.password))
                 register_login(reg.username, creds.password)
             return OciRegistry(reg.url, creds, tls=reg.tls)
-        from shipyard.adapters.ecr import EcrRegistry
 
         return EcrRegistry.from_config(self.config, self.aws)
 
     def secret(self, ref: SecretRef, *, into_container: bool = False) -> Secret:
         """Resolve `ref`. `into_container`: the value is delivered into a container, whose
         code is not shipyard's, so a file reference gets only secret_roots(into_container)."""
-        from shipyard.adapters.secret_store import resolve
 
         aws = self.aws if (ref.ssm or ref.secretsmanager) else None
         roots = self.secret_roots(into_container=into_container)
@@ -89,7 +85,6 @@ class Context:
 
     def secret_path(self, ref: SecretRef, *, into_container: bool = False) -> Path:
         """The real path of a file reference, refused (UsageError) outside secret_roots."""
-        from shipyard.adapters.secret_store import contained
 
         return contained(
             ref, root=self.root, roots=self.secret_roots(into_container=into_container)

@@ -1,10 +1,40 @@
 """Image references and build requests as data (pure): what `docker buildx build` will be asked
-to do, shown verbatim by --dry-run and executed by the Docker adapter."""
+to do (commands.docker_build turns a request into the one argv --dry-run shows and the Docker
+adapter runs)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from shipyard.errors import UsageError
+
+
+class ImageRef(NamedTuple):
+    """An image reference split into its parts: `host/repository:tag@digest`."""
+
+    host: str | None  # a registry host has a dot or a port, or is localhost
+    repository: str  # may hold a namespace: "team/app"
+    tag: str | None
+    digest: str | None
+
+
+def parse_image_ref(ref: str) -> ImageRef:
+    """The one parser of image references (task definitions, registry refs, build tags).
+
+    "team/app" is a repository with a namespace, not a host: only a first part with a dot,
+    a port or the name localhost is a registry host, as Docker itself decides."""
+    rest, _, digest = ref.partition("@")
+    host: str | None = None
+    first, slash, remainder = rest.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        host, rest = first, remainder
+    tag: str | None = None
+    name, colon, maybe_tag = rest.rpartition(":")
+    if colon and "/" not in maybe_tag:
+        rest, tag = name, maybe_tag
+    return ImageRef(host, rest, tag, digest or None)
 
 
 def image_ref(server: str | None, repository: str, tag: str) -> str:
@@ -32,25 +62,9 @@ class BuildRequest:
     def multi_platform(self) -> bool:
         return len(self.platforms) > 1
 
-    def argv(self) -> list[str]:
-        argv = ["docker", "buildx", "build", "--file", self.dockerfile]
-        for tag in self.tags:
-            argv += ["--tag", tag]
-        for key, value in sorted(self.build_args.items()):
-            argv += ["--build-arg", f"{key}={value}"]
-        for key, value in sorted(self.labels.items()):
-            argv += ["--label", f"{key}={value}"]
-        argv += ["--platform", ",".join(self.platforms)]
-        for ref in self.cache_from:
-            argv += ["--cache-from", ref]
-        argv.append("--push" if self.push else "--load")
-        argv.append(self.context)
-        return argv
-
 
 def parse_build_args(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     """KEY=VALUE strings from --build-arg flags."""
-    from shipyard.errors import UsageError
 
     result: dict[str, str] = {}
     for pair in pairs:

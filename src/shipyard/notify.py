@@ -19,7 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from shipyard.adapters.slack import SlackBot, SlackMessage, SlackWebhook
+from shipyard.adapters.sns import publish
 from shipyard.console import format_seconds
+from shipyard.errors import ShipyardError
+from shipyard.secrets import redact
 
 if TYPE_CHECKING:
     from shipyard.adapters.slack import SlackMessage
@@ -98,8 +102,6 @@ def plain_text(event: Event, info: NotifyInfo) -> str:
 
 
 def slack_message(event: Event, info: NotifyInfo) -> SlackMessage:
-    from shipyard.adapters.slack import SlackMessage
-
     emoji, _ = _HEADLINE[event]
     title = f"{emoji} {headline(event, info)}"
     fields_ = [
@@ -179,9 +181,6 @@ class Notifier:
         return False
 
     def _attempt(self, channel: str, send: Callable[[], None]) -> bool:
-        from shipyard.errors import ShipyardError
-        from shipyard.secrets import redact
-
         try:
             send()
         except ShipyardError as exc:
@@ -198,8 +197,6 @@ class Notifier:
         return False
 
     def _slack(self, event: Event, info: NotifyInfo) -> None:
-        from shipyard.adapters.slack import SlackBot, SlackWebhook
-
         cfg = self.ctx.config.notify.slack
         assert cfg is not None
         message = slack_message(event, info)
@@ -216,8 +213,6 @@ class Notifier:
             ).send(message)
 
     def _sns(self, event: Event, info: NotifyInfo) -> None:
-        from shipyard.adapters.sns import publish
-
         cfg = self.ctx.config.notify.sns
         assert cfg is not None
         publish(

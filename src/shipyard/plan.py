@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 
+from shipyard.commands import Command
 from shipyard.console import Console
 
 
@@ -13,9 +13,12 @@ class PlanStep:
     action: str
     detail: str = ""
     command: tuple[str, ...] = ()
+    stdin: str | None = None  # what the command reads on stdin, by name
 
     def shown_command(self) -> str:
-        return shlex.join(self.command) if self.command else ""
+        if not self.command:
+            return ""
+        return Command(self.command, self.stdin).shown()
 
 
 @dataclass
@@ -24,8 +27,14 @@ class Plan:
     steps: list[PlanStep] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, action: str, detail: str = "", command: list[str] | tuple[str, ...] = ()) -> None:
-        self.steps.append(PlanStep(action, detail, tuple(command)))
+    def add(
+        self, action: str, detail: str = "", command: Command | list[str] | tuple[str, ...] = ()
+    ) -> None:
+        """A step; a Command is kept as the adapter will run it (argv and what goes on stdin)."""
+        if isinstance(command, Command):
+            self.steps.append(PlanStep(action, detail, command.argv, command.stdin))
+        else:
+            self.steps.append(PlanStep(action, detail, tuple(command)))
 
     def extend(self, other: Plan) -> None:
         self.steps.extend(other.steps)

@@ -19,10 +19,17 @@ import shutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from shipyard.adapters.containers import check_env_entry
+from shipyard.adapters.ports import port_holder
 from shipyard.config.loader import BASE_FILE, ENV_DIR, read_toml
 from shipyard.config.targets import EcsServiceConfig, EcsTargetConfig, LocalTargetConfig
 from shipyard.errors import ConfigError, ShipyardError, UsageError
+from shipyard.targets import get_target
+from shipyard.targets.ecs_base import EcsBase
+from shipyard.targets.ecs_bluegreen import EcsBlueGreenTarget
+from shipyard.targets.local import LocalTarget
 from shipyard.taskdef import MissingContainer, Rendered, load_file
+from shipyard.taskdef_local import secret_ref
 from shipyard.taskdef_rules import CD, Key, Problem, Ref, check
 
 if TYPE_CHECKING:
@@ -242,8 +249,6 @@ def _find(items: Any, ref: Ref) -> int | None:
 
 # -- the local target -------------------------------------------------------------------------
 def _local(ctx: Context, cfg: LocalTargetConfig) -> None:
-    from shipyard.targets.local import LocalTarget
-
     exe = shutil.which(cfg.nginx) or shutil.which(cfg.nginx, path="/usr/sbin:/sbin")
     if exe is None:
         raise _config_error(
@@ -297,8 +302,6 @@ def _local_secrets(ctx: Context, target: LocalTarget, rendered: Rendered, source
     file: reference inside the roots allowed for container secrets (symlinks resolved) and
     readable, or under the environment's state directory (generated on first use), and a value
     an --env-file can carry (one line, no NUL)."""
-    from shipyard.adapters.containers import check_env_entry
-    from shipyard.targets.local_spec import secret_ref
 
     for ci, container in enumerate(rendered.document[CD]):
         for si, entry in enumerate(container.get("secrets") or []):
@@ -337,7 +340,6 @@ def _local_secret(ctx: Context, target: LocalTarget, ref: SecretRef) -> Secret |
 
 def _proxy_port(target: LocalTarget) -> None:
     """Someone else on the proxy port fails now (exit 1), not after the push."""
-    from shipyard.adapters.ports import port_holder
 
     proxy = target.proxy
     if proxy.running():
@@ -349,10 +351,6 @@ def _proxy_port(target: LocalTarget) -> None:
 
 # -- ECS targets ------------------------------------------------------------------------------
 def _ecs(ctx: Context, cfg: EcsTargetConfig) -> None:
-    from shipyard.targets import get_target
-    from shipyard.targets.ecs_base import EcsBase
-    from shipyard.targets.ecs_bluegreen import EcsBlueGreenTarget
-
     target = get_target(ctx)
     assert isinstance(target, EcsBase)
     # an ECR reference: the ECS target takes the account id from it instead of asking STS

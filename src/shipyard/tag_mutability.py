@@ -3,6 +3,8 @@ and whether an ECR repository's tag mutability setting would refuse them on a se
 
 from __future__ import annotations
 
+import fnmatch
+
 from shipyard.config.model import EcrRegistryConfig, TagsConfig
 from shipyard.errors import ConfigError
 from shipyard.tags import FIXED_FIELDS
@@ -18,8 +20,6 @@ def moving_tags(tags: TagsConfig, *, latest: bool | None = None) -> list[str]:
 
 
 def wildcard_match(pattern: str, tag: str) -> bool:
-    import fnmatch
-
     return fnmatch.fnmatchcase(tag, pattern.replace("[", "[[]"))
 
 

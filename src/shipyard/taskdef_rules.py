@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shipyard.errors import ConfigError
-from shipyard.targets.local_spec import DEPENDENCY_CONDITIONS, dependency_order, secret_ref
+from shipyard.taskdef_local import DEPENDENCY_CONDITIONS, dependency_order, secret_ref
 
 CD = "containerDefinitions"
 _MISSING: Any = object()

@@ -1,6 +1,6 @@
 """The ECS environment through the CLI, as a user types it: inv diff, deploy, status, lock,
 rollback --env staging, against moto in server mode (rollouts completed by the shim, see
-benchmarks/ecs_deploy.py) and a real local HTTP server as the environment URL."""
+tests/support/moto_rollforward.py) and a real local HTTP server as the environment URL."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import boto3
 import pytest
-from benchmarks.ecs_deploy import ecs_rollouts_complete
-from benchmarks.ecs_deploy import push_image as put_image
 
 from tests.conftest import MotoServer, Project
+from tests.support.moto_rollforward import ecs_rollouts_complete
+from tests.support.moto_rollforward import push_image as put_image
 
 REGION = "ap-northeast-2"
 ACCOUNT = "123456789012"

@@ -2,7 +2,7 @@
 job pushed the version: the registry already holds this version built from this commit, so
 the release reuses that digest (no build), gates on its scan, deploys it to ECS, verifies the
 environment URL and cleans up. AWS is moto in server mode (ECS rollouts completed by the shim
-of benchmarks/ecs_deploy.py); the environment URL is a real local HTTP server."""
+of tests/support/moto_rollforward.py); the environment URL is a real local HTTP server."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
-from benchmarks.ecs_deploy import ecs_rollouts_complete
 
 from tests.conftest import MotoServer, Project
 from tests.e2e.test_ecs_cli import ACCOUNT, REGION, App, put_image, seed_staging, url  # noqa: F401
 from tests.integration.test_ecr_scan import finding
+from tests.support.moto_rollforward import ecs_rollouts_complete
 
 
 def inject(aws: MotoServer, repository: str, digest: str, findings: list[dict[str, Any]]) -> None:

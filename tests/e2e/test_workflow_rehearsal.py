@@ -35,7 +35,8 @@ What stands in for what, and why:
 - `nox -s tests` is the one narrowed line: running this suite inside itself is not possible, so
   the test job runs `nox -s tests -- tests/unit/test_ecs_pure.py` (the session itself, its
   coverage and JUnit reports, the job summary and the upload step are real). `nox -s lint` and
-  `nox -s typecheck` run as written, in every run: they take seconds.
+  `nox -s typecheck` run as written, in every run: they take seconds (the six test jobs share
+  one mypy cache, MYPY_CACHE_DIR, where each hosted run would start with none).
 - ECR's data plane (docker push/pull to <account>.dkr.ecr.<region>.amazonaws.com) does not exist
   in moto. The build job's checkout points staging's `[registry]` at the local registry
   (kind = "oci", 127.0.0.1:5000): its `inv ci --push` builds, tags and pushes for real, and skips
@@ -46,8 +47,9 @@ What stands in for what, and why:
   staging release reuses the pushed digest, gates on its scan and deploys it; cleanup and
   promote work on moto's ECR. So the scan gate is rehearsed in the staging release, not in
   the build job.
-- ECS is moto; rolling rollouts complete through benchmarks/ecs_deploy.py's shim, CodeDeploy
-  blue/green through tests/support/codedeploy_shim.py (task sets switched as CodeDeploy does).
+- ECS is moto; rolling rollouts complete through tests/support/moto_rollforward.py's shim,
+  CodeDeploy blue/green through tests/support/codedeploy_shim.py (task sets switched as
+  CodeDeploy does).
 - The environments' URLs are local servers that answer as the sample app's tasks would for the
   image ECS serves at that moment (app/handler.sh's answers, with the APP_VERSION and HEALTHY
   baked into that image, read from the registry's copy of it).
@@ -83,7 +85,6 @@ from typing import Any
 import boto3
 import pytest
 import semver
-from benchmarks.ecs_deploy import ecs_rollouts_complete
 
 from tests.conftest import REGISTRY_PASSWORD_FILE, REPO, MotoServer, free_port
 from tests.support.codedeploy_shim import CodeDeployRecord, codedeploy_deployments_complete
@@ -96,6 +97,7 @@ from tests.support.gha_runner import (
     WorkflowRun,
     runner_base_env,
 )
+from tests.support.moto_rollforward import ecs_rollouts_complete
 from tests.support.rehearsal_aws import (
     ACCOUNT,
     CLUSTER,
@@ -395,6 +397,9 @@ def _rehearsal(
     return Rehearsal(
         origin,
         work=work / "runs",
+        # one mypy cache for the six runs' test jobs (a hosted runner starts cold each time):
+        # `nox -s typecheck` still checks every run's tree, in a second instead of ten
+        base_env={**runner_base_env(), "MYPY_CACHE_DIR": str(work / "mypy-cache")},
         vars={env: {"AWS_ROLE_ARN": role} for env, role in ROLES.items()},
         secrets={env: {"SLACK_WEBHOOK_URL": slack.url} for env in ROLES},
         aws_env={

@@ -2,7 +2,7 @@
 
 - the digest running tasks run, though no tag names it any more: ECS resolved the task
   definition's mutable tag (`latest`) when the tasks started, and the tag has moved since. The
-  tasks are moto's own, started by the roll-forward shim (benchmarks/ecs_deploy.py) as ECS
+  tasks are moto's own, started by the roll-forward shim (tests/support/moto_rollforward.py) as ECS
   starts them for a deployment; each carries the digest its launch resolved;
 - the platform images of a kept multi-arch index, while those of an index that goes are
   deleted with it: the request to ECR names exactly what goes (moto, unlike ECR, would delete
@@ -16,12 +16,12 @@ import json
 from typing import Any
 
 import pytest
-from benchmarks.ecs_deploy import ecs_rollouts_complete
 
 from shipyard.operations import ecr_cleanup
 from shipyard.operations.ecr_cleanup import EcrCleanupOptions
 from tests.conftest import MotoServer, Project
 from tests.integration.ecr_helpers import ACCOUNT, REGION, SERVER, Captured, ecr_context, put
+from tests.support.moto_rollforward import ecs_rollouts_complete
 
 CLUSTER = "gamepulse-cluster"
 SERVICE = "gamepulse-staging"  # deploy/environments/staging.toml

@@ -4,7 +4,7 @@ rollback choice, revision pruning, the DynamoDB lock, alarms, metrics, several s
 verify gate against a real local HTTP server.
 
 moto's update_service starts no new deployment (it keeps the old record), so these tests use
-benchmarks.ecs_deploy.ecs_rollouts_complete(), which makes moto do what ECS does when a
+tests.support.moto_rollforward.ecs_rollouts_complete(), which makes moto do what ECS does when a
 rollout completes; test_plain_moto_* shows what happens without it.
 """
 
@@ -21,7 +21,6 @@ from typing import Any
 
 import boto3
 import pytest
-from benchmarks.ecs_deploy import ecs_rollouts_complete, push_image
 
 from shipyard.config import load_config
 from shipyard.console import Console
@@ -38,6 +37,7 @@ from shipyard.rollout import api
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult
 from shipyard.targets.ecs import EcsTarget
 from tests.conftest import MotoServer
+from tests.support.moto_rollforward import ecs_rollouts_complete, push_image
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-2"

@@ -197,7 +197,7 @@ def test_dry_runs_change_nothing(project: Project, registry: OciRegistry) -> Non
         tag_plan
     )
     assert f"docker login --username shipyard --password-stdin {REGISTRY}" in push_plan
-    assert f"docker push {REGISTRY}/{project.repository}:latest" in push_plan
+    assert f"docker push --quiet {REGISTRY}/{project.repository}:latest" in push_plan
     assert local_refs(project.repository) == images_before
     assert registry.tags(project.repository) == []  # nothing was written to the registry
     assert (project.path / "version.txt").read_bytes() == version_before

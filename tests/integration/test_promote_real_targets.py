@@ -5,7 +5,7 @@ test_cicd_promote.py checks the pipeline's own contract with an in-memory target
 pipeline picks its target itself, as `inv promote` does: production (made a rolling ECS
 environment in this throwaway project: the CodeDeploy switch is tested in
 test_ecs_rollout_bluegreen.py) deploys the staging digest on moto, with the roll-forward shim
-(benchmarks/ecs_deploy.py) making moto's update_service start and complete a deployment as
+(tests/support/moto_rollforward.py) making moto's update_service start and complete a deployment as
 ECS does. The environment URL is a real HTTP server that answers 5xx, or the old version.
 What must hold after: the previous task definition serves again (read from moto), the
 records say so (revision tags), the lock is free and the error is the rollback's (exit 1).
@@ -20,7 +20,6 @@ from typing import Any
 
 import boto3
 import pytest
-from benchmarks.ecs_deploy import ecs_rollouts_complete
 
 from shipyard.errors import RolledBack
 from shipyard.pipelines.promote import PromoteOptions, PromoteResult, run
@@ -34,6 +33,7 @@ from tests.integration.test_cicd_promote import (
     live_in_staging,
     put,
 )
+from tests.support.moto_rollforward import ecs_rollouts_complete
 
 CLUSTER = "gamepulse-cluster"
 SERVICE = "gamepulse-production"

@@ -1,4 +1,4 @@
-"""The verify checks (operations/verify.py: `inv verify`, and the gate a local release passes
+"""The verify checks (rollout/checks.py: `inv verify`, and the gate a local release passes
 before traffic moves) against a real HTTP server on 127.0.0.1 that answers what each test
 scripts: 5xx, the wrong version, then the right answer. The clock and the pauses are the
 test's, so the retry, backoff and warm-up rules are checked to the second without waiting; and
@@ -22,9 +22,9 @@ from shipyard.config.model import HttpCheck, ShipyardConfig, VerifyConfig
 from shipyard.console import Console
 from shipyard.context import Context
 from shipyard.errors import VerifyFailed
-from shipyard.operations import verify
-from shipyard.operations.verify import VerifyOptions
 from shipyard.rollout import api
+from shipyard.rollout import checks as verify
+from shipyard.rollout.checks import VerifyOptions
 from shipyard.rollout.model import Attempt
 from shipyard.targets.base import CheckResult, DeployOptions
 from tests.conftest import free_port

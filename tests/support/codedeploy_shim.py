@@ -3,8 +3,8 @@
 moto 5 records a CodeDeploy deployment and leaves it at "Created" forever; it has no
 ListDeploymentTargets, GetDeploymentTarget or StopDeployment. Inside
 `codedeploy_deployments_complete()` (in the process that runs moto, like
-benchmarks/ecs_deploy.py's `ecs_rollouts_complete`), a deployment of an ECS deployment group
-does what CodeDeploy does for ECS blue/green, one stage per GetDeployment call:
+tests/support/moto_rollforward.py's `ecs_rollouts_complete`), a deployment of an ECS deployment
+group does what CodeDeploy does for ECS blue/green, one stage per GetDeployment call:
 
     Created     CreateDeployment checked the AppSpec: one AWS::ECS::Service target whose
                 TaskDefinition is a registered, ACTIVE revision having the container and port

@@ -32,7 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
-from benchmarks.ecs_deploy import push_image
+
+from tests.support.moto_rollforward import push_image
 
 ACCOUNT = "123456789012"
 REGION = "ap-northeast-2"

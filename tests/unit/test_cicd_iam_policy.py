@@ -34,10 +34,15 @@ ADMIN_TIME = {
     "operations/doctor.py",
     "adapters/codedeploy_setup.py",
     "adapters/awslambda.py",
+    "adapters/aws_readiness.py",
 }
 OPERATOR_TIME = {"adapters/ecs_tasks.py", "operations/ecs_exec_run.py"}
 # adapters whose calls are admin-time only: nothing CI runs may import them
-ADMIN_ADAPTERS = {"shipyard.adapters.codedeploy_setup", "shipyard.adapters.awslambda"}
+ADMIN_ADAPTERS = {
+    "shipyard.adapters.codedeploy_setup",
+    "shipyard.adapters.awslambda",
+    "shipyard.adapters.aws_readiness",
+}
 
 # What shipyard makes happen without a boto3 call of its own: `docker push`/`pull` after the
 # ECR login talk to the registry data plane, which IAM authorises with these actions.
@@ -226,7 +231,7 @@ def test_the_derivation_sees_known_calls() -> None:
     derived = derived_actions()
     # this module's own calls, and a waiter/label-disambiguated one from the lock
     assert "ecr:PutImage" in derived
-    assert any("pipelines/promote.py" in p for p in derived["ecr:BatchGetImage"])
+    assert any("adapters/ecr_tags.py" in p for p in derived["ecr:BatchGetImage"])
     assert "sns:Publish" in derived
     # the deploy's own CodeDeploy calls are CI-time
     assert {"codedeploy:CreateDeployment", "codedeploy:StopDeployment"} <= set(derived)

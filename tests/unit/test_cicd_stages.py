@@ -14,7 +14,7 @@ from shipyard.pipelines.ci import (
     parse_stage_list,
     select_stages,
 )
-from shipyard.pipelines.promote import LiveImage, release_tag_for, split_image
+from shipyard.pipelines.promote import LiveImage, release_tag_for
 from tests.support.hypothesis_policy import PROPERTY
 
 DEPLOY = ["main", "develop"]
@@ -99,25 +99,6 @@ def test_stage_lists_are_validated() -> None:
     assert parse_stage_list(None, "--skip") == ()
     with pytest.raises(UsageError, match="--only: unknown stage 'deploy'"):
         parse_stage_list("build,deploy", "--only")
-
-
-@pytest.mark.parametrize(
-    ("image", "expected"),
-    [
-        (
-            "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/gamepulse@sha256:ab",
-            ("gamepulse", None, "sha256:ab"),
-        ),
-        (
-            "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/team/app:1.2.3",
-            ("team/app", "1.2.3", None),
-        ),
-        ("127.0.0.1:5000/app:1.0.0", ("app", "1.0.0", None)),
-        ("team/app", ("team/app", None, None)),
-    ],
-)
-def test_split_image(image: str, expected: tuple[str, str | None, str | None]) -> None:
-    assert split_image(image) == expected
 
 
 def test_a_prerelease_needs_an_explicit_release_tag_and_explicit_wins() -> None:

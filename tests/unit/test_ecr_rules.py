@@ -15,7 +15,7 @@ from shipyard.adapters.ecr import ImageDetail
 from shipyard.config.aws import AllowlistEntry, LifecyclePolicyConfig
 from shipyard.config.model import EcrRegistryConfig, TagsConfig
 from shipyard.errors import AwsError, ConfigError
-from shipyard.operations.ecr_cleanup import parse_image_ref, release_of, select
+from shipyard.operations.ecr_cleanup import release_of, select
 from shipyard.operations.ecr_repository import policy_diff, render_lifecycle_policy
 from shipyard.operations.scan import ScanResult, apply_allowlist, parse_findings
 from shipyard.tag_mutability import check_tag_mutability, tag_mutability_conflicts
@@ -96,29 +96,6 @@ def test_platform_images_of_a_kept_index_are_protected() -> None:
         now=NOW,
     )
     assert decisions[0].keep
-
-
-@pytest.mark.parametrize(
-    ("ref", "expected"),
-    [
-        (
-            "123.dkr.ecr.ap-northeast-2.amazonaws.com/gamepulse:1.2.3",
-            ("123.dkr.ecr.ap-northeast-2.amazonaws.com", "gamepulse", "1.2.3", None),
-        ),
-        (
-            "123.dkr.ecr.us-east-1.amazonaws.com/team/app@sha256:ab",
-            ("123.dkr.ecr.us-east-1.amazonaws.com", "team/app", None, "sha256:ab"),
-        ),
-        ("127.0.0.1:5000/gamepulse:1.0.0", ("127.0.0.1:5000", "gamepulse", "1.0.0", None)),
-        ("gamepulse", (None, "gamepulse", None, None)),
-        (
-            "aws-observability/aws-otel-collector:latest",
-            (None, "aws-observability/aws-otel-collector", "latest", None),
-        ),
-    ],
-)
-def test_image_references_are_parsed(ref: str, expected: tuple[object, ...]) -> None:
-    assert parse_image_ref(ref) == expected
 
 
 def test_only_plain_releases_count_as_releases() -> None:

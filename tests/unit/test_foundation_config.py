@@ -227,11 +227,14 @@ def test_unknown_environment_lists_the_known_ones(root: Path) -> None:
 # -- precedence: flag > environment variable > environment file > base file > default ---------
 
 
-def test_defaults_follow_the_gamepulse_plan(root: Path) -> None:
+def test_defaults_name_no_service_the_shipped_config_does(root: Path) -> None:
+    shipped = load_config("local", root=REPO, environ={})
+    assert (shipped.project.name, shipped.image.repository) == ("gamepulse", "gamepulse")
+    assert shipped.taskdef.container == "gamepulse"
     (root / "deploy" / "shipyard.toml").write_text("")
     cfg = load_config("local", root=root, environ={})
     assert cfg.aws.region == "ap-northeast-2"
-    assert cfg.image.repository == "gamepulse"
+    assert (cfg.project.name, cfg.image.repository, cfg.taskdef.container) == ("app",) * 3
     assert cfg.aws.account_id is None  # detected through STS when needed
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.adapters.docker import login_argv
+from shipyard.commands import docker_build, docker_login
 from shipyard.errors import UsageError
 from shipyard.images import BuildRequest, image_ref, parse_build_args
 from shipyard.operations.build import parse_platforms
@@ -19,14 +19,15 @@ def test_build_argv_carries_args_labels_platform_and_cache() -> None:
         labels={"org.opencontainers.image.version": "1.0.0"},
         cache_from=("web:0.9.0", "127.0.0.1:5000/web:0.9.0"),
     )
-    assert request.argv() == [
-        "docker", "buildx", "build", "--file", "app/Dockerfile", "--tag", "web:1.0.0",
+    assert docker_build(request).argv == (
+        "docker", "buildx", "build", "--progress", "plain",
+        "--file", "app/Dockerfile", "--tag", "web:1.0.0",
         "--build-arg", "APP_VERSION=1.0.0", "--build-arg", "HEALTHY=false",
         "--label", "org.opencontainers.image.version=1.0.0",
         "--platform", "linux/amd64",
         "--cache-from", "web:0.9.0", "--cache-from", "127.0.0.1:5000/web:0.9.0",
         "--load", "app",
-    ]  # fmt: skip
+    )  # fmt: skip
 
 
 def test_a_multi_platform_build_pushes_instead_of_loading() -> None:
@@ -34,7 +35,7 @@ def test_a_multi_platform_build_pushes_instead_of_loading() -> None:
         "app", "app/Dockerfile", ("r/web:1",), platforms=("linux/amd64", "linux/arm64"), push=True
     )
     assert request.multi_platform
-    argv = request.argv()
+    argv = docker_build(request).argv
     assert "--push" in argv
     assert "--load" not in argv
     assert argv[argv.index("--platform") + 1] == "linux/amd64,linux/arm64"
@@ -58,7 +59,9 @@ def test_platforms_must_be_os_slash_arch() -> None:
 
 
 def test_login_takes_the_password_on_stdin_only() -> None:
-    argv = login_argv("127.0.0.1:5000", "shipyard")
+    login = docker_login("127.0.0.1:5000", "shipyard")
+    argv = list(login.argv)
+    assert login.stdin == "registry password"
     assert argv == [
         "docker",
         "login",

@@ -13,9 +13,9 @@ from shipyard.config.loadtest import LoadtestConfig, LoadtestThresholds, parse_d
 from shipyard.console import Console
 from shipyard.context import Context
 from shipyard.errors import ConfigError, UsageError
-from shipyard.operations import loadtest
 from shipyard.pipelines.release import ReleaseOptions, _order
 from shipyard.pipelines.release_stages import standard_steps
+from shipyard.rollout import loadcheck as loadtest
 from tests.conftest import REPO
 
 

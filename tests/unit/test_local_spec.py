@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from shipyard.config.base import SecretRef
 from shipyard.errors import ConfigError
-from shipyard.targets.local_spec import dependency_order, health_command, secret_ref, to_local
 from shipyard.taskdef import render
+from shipyard.taskdef_local import dependency_order, health_command, secret_ref, to_local
 from tests.support.hypothesis_policy import PROPERTY
 
 REPO = Path(__file__).resolve().parents[2]

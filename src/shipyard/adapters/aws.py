@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from shipyard.config.aws import AwsConfig
 from shipyard.errors import AwsError, UsageError
-from shipyard.secrets import redact
+from shipyard.secrets import redact, register
 
 if TYPE_CHECKING:
     import boto3
@@ -97,8 +97,6 @@ class AwsClients:
 
     def _assume_role(self, base: boto3.session.Session, role_arn: str) -> boto3.session.Session:
         import boto3
-
-        from shipyard.secrets import register
 
         sts = base.client("sts", endpoint_url=self.endpoint_url, config=botocore_config())
         with translate_errors(f"sts:AssumeRole {role_arn}"):

@@ -20,9 +20,10 @@ from typing import Any
 
 from shipyard.adapters.docker import CliFailed, DockerEngine, docker_error_text
 from shipyard.adapters.ports import free_port
+from shipyard.commands import command
 from shipyard.errors import DeployFailed, UsageError
 from shipyard.secrets import Secret
-from shipyard.targets.local_spec import ContainerSpec
+from shipyard.taskdef_local import ContainerSpec
 
 LABEL_PREFIX = "dev.shipyard"
 LABEL_STACK = f"{LABEL_PREFIX}.stack"
@@ -214,7 +215,7 @@ class Containers:
         """One docker CLI call, parsed once. (python-on-whales' Container objects re-inspect
         on every attribute read: several reads would be several calls.)"""
         try:
-            out = self.engine._cli(*args)
+            out = self.engine._cli(command("docker", *args))
         except CliFailed as exc:
             raise DeployFailed(f"docker {what} failed: {exc}") from None
         if not out:

@@ -1,10 +1,24 @@
-"""The Docker engine, through python-on-whales (imported lazily: `inv --list` stays fast)."""
+"""The Docker engine: the docker CLI for every command shipyard plans (commands.py builds
+each argv, the same value --dry-run prints), python-on-whales (imported lazily: `inv --list`
+stays fast) for inspecting what the engine holds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+import subprocess
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from shipyard.commands import (
+    Command,
+    docker_build,
+    docker_image_inspect,
+    docker_image_ls,
+    docker_login,
+    docker_push,
+    docker_tag,
+    docker_version,
+)
 from shipyard.errors import BuildFailed, RegistryError, ShipyardError, ToolUnavailable
 from shipyard.images import BuildRequest
 from shipyard.secrets import Secret, redact
@@ -31,11 +45,6 @@ def docker_error_text(exc: BaseException) -> str:
 
 class CliFailed(Exception):
     """A docker command failed; the message is the last line of its stderr, redacted."""
-
-
-def login_argv(server: str, username: str) -> list[str]:
-    """`docker login` with the password on stdin: it never appears in argv (ps, /proc)."""
-    return ["docker", "login", "--username", username, "--password-stdin", server]
 
 
 class DockerEngine:
@@ -66,17 +75,12 @@ class DockerEngine:
                 ) from None
             raise failure(f"docker {what} failed: {text}") from exc
 
-    def _cli(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
-        """Run a docker CLI command directly. The cheap, frequent calls (inspect, tag, push,
-        version) skip python-on-whales, whose import costs half a second per process; builds
-        go through it. Returns stdout; raises ToolUnavailable or CliFailed with the last line
-        of docker's stderr (redacted)."""
-        import subprocess
-
+    def _cli(self, cmd: Command, *, timeout: float = 120) -> str:
+        """Run a docker command as built in commands.py (no stdin). Returns stdout; raises
+        ToolUnavailable or CliFailed with the last line of docker's stderr (redacted)."""
         try:
             proc = subprocess.run(
-                ["docker", *args],
-                input=stdin,
+                list(cmd.argv),
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -88,7 +92,7 @@ class DockerEngine:
             ) from None
         except subprocess.TimeoutExpired:
             raise ToolUnavailable(
-                f"docker {args[0]} did not finish in {timeout:.0f}s", hint=ENGINE_HINT
+                f"docker {cmd.argv[1]} did not finish in {timeout:.0f}s", hint=ENGINE_HINT
             ) from None
         if proc.returncode == 0:
             return proc.stdout
@@ -103,9 +107,8 @@ class DockerEngine:
         engine object: the steps of one pipeline share it."""
         if self._version is not None:
             return self._version
-        fmt = "{{.Server.Version}} {{.Server.Os}}/{{.Server.Arch}}"
         try:
-            answer = self._cli("version", "--format", fmt, timeout=30).split()
+            answer = self._cli(docker_version(), timeout=30).split()
         except CliFailed:
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
         if len(answer) != 2:
@@ -133,44 +136,49 @@ class DockerEngine:
         return str(builder.driver), platforms
 
     def build(self, request: BuildRequest, on_line: Callable[[str], None] | None = None) -> str:
-        """Build; return the image id (for --load builds) or '' for pushed multi-arch builds."""
-        w = _whales()
-        kwargs: dict[str, Any] = {
-            "file": request.dockerfile,
-            "tags": list(request.tags),
-            "build_args": dict(request.build_args),
-            "labels": dict(request.labels),
-            "platforms": list(request.platforms),
-            # python-on-whales takes several sources as a list of buildx option dicts
-            "cache_from": [{"type": "registry", "ref": ref} for ref in request.cache_from] or None,
-            "load": not request.push,
-            "push": request.push,
-            "progress": "plain",
-            "stream_logs": True,
-        }
-        tail: list[str] = []
-        try:
-            stream: Iterator[str] = self.client.buildx.build(request.context, **kwargs)  # type: ignore[assignment]
-            for line in stream:
-                text = redact(line.rstrip())
-                tail = [*tail, text][-15:]
-                if on_line:
-                    on_line(text)
-        except w.exceptions.DockerException as exc:
-            text = docker_error_text(exc)
-            if "Cannot connect to the Docker daemon" in text:
-                raise ToolUnavailable(
-                    "the Docker engine is not answering", hint=ENGINE_HINT
-                ) from None
+        """Run commands.docker_build(request), streaming its log; return the image id (for
+        --load builds) or '' for pushed multi-arch builds."""
+        tail = self._stream(docker_build(request), on_line)
+        if tail is not None:
+            text = tail[-1] if tail else "no output"
+            if "cannot connect to the docker daemon" in text.lower():
+                raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
             detail = next((t for t in reversed(tail) if "ERROR" in t or "error" in t), text)
-            raise BuildFailed(f"image build failed: {detail}") from exc
+            raise BuildFailed(f"image build failed: {detail}")
         if request.push:
             return ""
         return self.image_id(request.tags[0]) or ""
 
+    @staticmethod
+    def _stream(cmd: Command, on_line: Callable[[str], None] | None) -> list[str] | None:
+        """Run `cmd` with stdout and stderr merged, one redacted line at a time; None when it
+        succeeded, else the last lines it wrote."""
+        tail: list[str] = []
+        try:
+            proc = subprocess.Popen(
+                list(cmd.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+        except FileNotFoundError:
+            raise ToolUnavailable(
+                "the docker command is not installed", hint="run scripts/bootstrap.sh"
+            ) from None
+        with proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                text = redact(line.rstrip())
+                tail = [*tail, text][-15:]
+                if on_line:
+                    on_line(text)
+        return None if proc.returncode == 0 else tail
+
     def image_id(self, ref: str) -> str | None:
         try:
-            return self._cli("image", "inspect", "--format", "{{.Id}}", ref).strip() or None
+            return self._cli(docker_image_inspect(ref, "{{.Id}}")).strip() or None
         except CliFailed as exc:
             if "no such image" in str(exc).lower():
                 return None
@@ -179,12 +187,11 @@ class DockerEngine:
     def image_tags(self, ref: str) -> tuple[str, set[str]] | None:
         """(image id, every name:tag pointing at it) in one call; None when not there."""
         try:
-            out = self._cli("image", "inspect", "--format", "{{.Id}} {{json .RepoTags}}", ref)
+            out = self._cli(docker_image_inspect(ref, "{{.Id}} {{json .RepoTags}}"))
         except CliFailed as exc:
             if "no such image" in str(exc).lower():
                 return None
             raise ToolUnavailable(f"docker image inspect failed: {exc}") from None
-        import json
 
         image_id, _, tags = out.strip().partition(" ")
         return image_id, set(json.loads(tags or "[]") or [])
@@ -199,17 +206,16 @@ class DockerEngine:
 
     def tag(self, source: str, target: str) -> None:
         try:
-            self._cli("image", "tag", source, target)
+            self._cli(docker_tag(source, target))
         except CliFailed as exc:
             raise ToolUnavailable(f"docker tag {source} {target} failed: {exc}") from None
 
     def login(self, server: str, username: str, password: Secret) -> None:
         """docker login with the password on stdin; docker's own chatter is kept quiet."""
-        import subprocess
 
         try:
             proc = subprocess.run(
-                login_argv(server, username),
+                list(docker_login(server, username).argv),
                 input=password.reveal(),
                 capture_output=True,
                 text=True,
@@ -245,7 +251,7 @@ class DockerEngine:
 
     def push(self, ref: str) -> None:
         try:
-            self._cli("image", "push", "--quiet", ref, timeout=1800)
+            self._cli(docker_push(ref), timeout=1800)
         except CliFailed as exc:
             text = str(exc)
             low = text.lower()
@@ -264,7 +270,7 @@ class DockerEngine:
     def local_tags(self, repository: str) -> list[str]:
         """Tags of `repository` held by the engine."""
         try:
-            out = self._cli("image", "ls", "--format", "{{.Tag}}", repository)
+            out = self._cli(docker_image_ls(repository))
         except CliFailed as exc:
             raise ToolUnavailable(f"docker image ls failed: {exc}") from None
         return sorted({t for t in out.split() if t and t != "<none>"})

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from shipyard.errors import ToolUnavailable
-from shipyard.targets.local_spec import ContainerSpec
+from shipyard.taskdef_local import ContainerSpec
 
 ENGINE_HINT = "start it with scripts/bootstrap.sh (or `dockerd &` as root) and try again"
 

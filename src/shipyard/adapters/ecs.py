@@ -12,6 +12,7 @@ from typing import Any
 
 from shipyard.adapters.aws import AwsClients, translate_errors
 from shipyard.errors import ConfigError
+from shipyard.images import parse_image_ref
 
 TAG_PREFIX = "shipyard:"
 
@@ -146,17 +147,12 @@ class EcsApi:
 
 def parse_ecr_image(image: str) -> tuple[str | None, str, str | None]:
     """(registry id, repository, region) of an ECR reference; registry id None when the
-    reference is not an ECR one (then the repository is the path after the server)."""
-    name = image.split("@", 1)[0]
-    server, _, repository = name.partition("/")
-    if not repository:
-        return None, name.rsplit(":", 1)[0], None
-    if ":" in repository.rsplit("/", 1)[-1]:
-        repository = repository.rsplit(":", 1)[0]
-    parts = server.split(".")
+    reference is not an ECR one."""
+    ref = parse_image_ref(image)
+    parts = (ref.host or "").split(".")
     if len(parts) >= 6 and parts[1:3] == ["dkr", "ecr"]:
-        return parts[0], repository, parts[3]
-    return None, repository, None
+        return parts[0], ref.repository, parts[3]
+    return None, ref.repository, None
 
 
 class EcrImages:

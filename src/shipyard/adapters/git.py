@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard import commands
 from shipyard.errors import ToolUnavailable, UsageError
 from shipyard.versioning import GitState
 
@@ -31,7 +32,7 @@ class Checkout:
     def _git(self, *args: str, check: bool = True) -> str:
         try:
             proc = subprocess.run(
-                ["git", *args],
+                list(commands.git(*args).argv),
                 cwd=self.root,
                 capture_output=True,
                 text=True,

@@ -23,8 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard import commands
 from shipyard.adapters import nginx_state
 from shipyard.adapters.ports import port_holder
+from shipyard.commands import Command
 from shipyard.errors import DeployFailed, ToolUnavailable, UsageError
 from shipyard.fsutil import write_atomically
 
@@ -173,21 +175,21 @@ class NginxProxy:
             )
         return found
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [
-            self._exe(),
-            "-p",
-            str(self.prefix),
-            "-c",
-            str(self.conf),
-            "-e",
-            str(self.prefix / "error.log"),
-            *args,
-        ]
+    def command(self, *args: str) -> Command:
+        """nginx with this proxy's prefix, config and error log (commands.nginx)."""
+        return commands.nginx(self.binary, self.prefix, self.conf, *args)
+
+    def reload_command(self) -> Command:
+        return commands.nginx_reload(self.binary, self.prefix, self.conf)
+
+    def _run(self, cmd: Command) -> subprocess.CompletedProcess[str]:
+        """Run `cmd`, its first word resolved as _exe() finds the binary."""
+        argv = [self._exe(), *cmd.argv[1:]]
         try:
             return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
         except subprocess.TimeoutExpired:
-            raise ToolUnavailable(f"nginx {' '.join(args)} did not finish in 20s") from None
+            shown = " ".join(cmd.argv[7:])
+            raise ToolUnavailable(f"nginx {shown} did not finish in 20s") from None
 
     def pid(self) -> int | None:
         """The master's pid when our nginx runs (checked against its command line)."""
@@ -256,7 +258,7 @@ class NginxProxy:
         write_atomically(self.conf, render_main(self.prefix, worker))
 
     def _check(self) -> None:
-        proc = self._run("-t", "-q")
+        proc = self._run(self.command("-t", "-q"))
         if proc.returncode != 0:
             lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
             raise DeployFailed(
@@ -271,7 +273,7 @@ class NginxProxy:
         write_atomically(self.upstream_conf, render_upstream(self.bind, self.port, upstream))
         self._check()
         self.refuse_if_taken()
-        proc = self._run()
+        proc = self._run(self.command())
         if proc.returncode != 0:
             lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
             detail = lines[-1] if lines else f"exit {proc.returncode}"
@@ -304,7 +306,7 @@ class NginxProxy:
             on_written()
         master = self.pid()
         old_workers = self._workers(master)
-        proc = self._run("-s", "reload")
+        proc = self._run(self.reload_command())
         if proc.returncode != 0:
             raise DeployFailed(f"nginx reload failed: {(proc.stderr or '').strip()[-200:]}")
         self.wait_serving(upstream.release_id if upstream else NO_RELEASE, timeout=timeout)
@@ -341,7 +343,7 @@ class NginxProxy:
         pid = self.pid()
         if pid is None:
             return False
-        self._run("-s", "quit")
+        self._run(self.command("-s", "quit"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not Path(f"/proc/{pid}").exists():

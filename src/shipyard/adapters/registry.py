@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import ipaddress
 import json
 import re
@@ -254,8 +255,6 @@ class OciRegistry:
             doc = {}
         config = doc.get("config", {}).get("digest") if isinstance(doc, dict) else None
         if not digest:
-            import hashlib
-
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
         return RemoteManifest(digest=digest, config_digest=config)
 

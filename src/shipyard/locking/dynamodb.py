@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.aws import translate_errors
 from shipyard.errors import AwsError, LockHeld
-from shipyard.locking import Freed, LockInfo, default_owner, run_identity
+from shipyard.locking.base import Freed, LockInfo, default_owner, run_identity
 
 if TYPE_CHECKING:
     from shipyard.adapters.aws import AwsClients

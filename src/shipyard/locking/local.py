@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from shipyard.errors import LockHeld
-from shipyard.locking import Freed, LockInfo, default_owner, run_identity
+from shipyard.locking.base import Freed, LockInfo, default_owner, run_identity
 
 POLL_SECONDS = 0.2
 

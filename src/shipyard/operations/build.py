@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import semver
 
+from shipyard.commands import docker_build
 from shipyard.context import Context
 from shipyard.errors import ShipyardError, ToolUnavailable, UsageError
 from shipyard.images import BuildRequest, image_ref, parse_build_args
-from shipyard.operations.version import read_current
+from shipyard.operations.tag import TagOptions, local_image, resolve_version, target_refs
 from shipyard.plan import Plan
-from shipyard.versioning import docker_tag, parse, previous_release
+from shipyard.versioning import previous_release
 
 MULTI_PLATFORM_HINT = (
     "the engine's own builder (driver 'docker') builds for its host platform only and cannot "
@@ -52,17 +54,7 @@ class BuildResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def resolve_version(ctx: Context, explicit: str | None) -> semver.Version:
-    return parse(explicit, source="--version") if explicit else read_current(ctx)
-
-
-def local_image(ctx: Context, version: semver.Version) -> str:
-    return image_ref(None, ctx.config.image.repository, docker_tag(version))
-
-
 def _shown(ctx: Context, path: object) -> str:
-    from pathlib import Path
-
     p = Path(str(path))
     return str(p.relative_to(ctx.root)) if p.is_relative_to(ctx.root) else str(p)
 
@@ -139,8 +131,6 @@ def build_request(
     if multi:
         # a multi-platform result cannot be loaded into the engine: it is pushed under the
         # registry tags straight from the builder
-        from shipyard.operations.tag import TagOptions, target_refs
-
         _, tags, _ = target_refs(ctx, TagOptions(version=str(version), latest=opts.latest))
     else:
         tags = (local_image(ctx, version),)
@@ -163,7 +153,7 @@ def plan_for(ctx: Context, request: BuildRequest, version: semver.Version) -> Pl
     p.add(
         "build",
         f"{_shown(ctx, request.context)} for {', '.join(request.platforms)}",
-        request.argv(),
+        docker_build(request),
     )
     if request.cache_from:
         p.notes.append(f"cache from {', '.join(request.cache_from)}")

@@ -20,14 +20,22 @@ Admin-time, like setup-cicd: it reads IAM (iam:GetRole), CodeDeploy's set-up and
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shipyard.adapters.aws_readiness import AwsReadiness
+from shipyard.adapters.codedeploy import hook_order
+from shipyard.config.base import SecretRef
+from shipyard.config.targets import ECS_HOOKS
 from shipyard.context import Context
-from shipyard.errors import ShipyardError
+from shipyard.errors import AwsError, ShipyardError
+from shipyard.operations import setup_cicd_codedeploy as codedeploy
+from shipyard.operations.setup_cicd_policy import role_name
+from shipyard.taskdef import render
 
 Status = Literal["OK", "NG", "SKIP"]
 OIDC_HOST = "token.actions.githubusercontent.com"
@@ -104,8 +112,6 @@ def explain_trust(trust: dict[str, Any], repository: str, environment: str) -> s
 
 
 def _like_matches(subs: list[str], want: str) -> bool:
-    import fnmatch
-
     return any(
         s.startswith("StringLike ") and fnmatch.fnmatchcase(want, s.split(" ", 1)[1]) for s in subs
     )
@@ -134,10 +140,7 @@ def run(ctx: Context, opts: DoctorOptions) -> DoctorReport:
         return True
 
     def credentials() -> str:
-        from shipyard.adapters.aws import translate_errors
-
-        with translate_errors("sts:GetCallerIdentity"):
-            identity.update(ctx.aws.client("sts").get_caller_identity())
+        identity.update(AwsReadiness(ctx.aws).caller_identity())
         return f"{identity['Arn']} (account {identity['Account']})"
 
     if not check("credentials", credentials):
@@ -156,12 +159,6 @@ def run(ctx: Context, opts: DoctorOptions) -> DoctorReport:
 
 
 def _role(ctx: Context, opts: DoctorOptions, identity: dict[str, Any]) -> str:
-    import botocore.exceptions as bx
-
-    from shipyard.adapters.aws import error_code, translate_errors
-    from shipyard.errors import AwsError
-    from shipyard.operations.setup_cicd_policy import role_name
-
     name = role_name(opts.role_name, ctx.config.project.name, ctx.environment)
     arn = str(identity["Arn"])
     if f":assumed-role/{name}/" in arn:
@@ -169,16 +166,12 @@ def _role(ctx: Context, opts: DoctorOptions, identity: dict[str, Any]) -> str:
     repository = opts.github_repository or ctx.environ.get("GITHUB_REPOSITORY")
     if not repository:
         raise Skip(f"not running as {name}; pass --repo owner/name to check its trust")
-    try:
-        role = ctx.aws.client("iam").get_role(RoleName=name)["Role"]
-    except bx.ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            raise AwsError(
-                f"role {name} does not exist",
-                hint=f"run inv setup-cicd --environments {ctx.environment} --repo {repository}",
-            ) from None
-        with translate_errors(f"iam:GetRole {name}"):
-            raise
+    role = AwsReadiness(ctx.aws).role(name)
+    if role is None:
+        raise AwsError(
+            f"role {name} does not exist",
+            hint=f"run inv setup-cicd --environments {ctx.environment} --repo {repository}",
+        )
     document = role["AssumeRolePolicyDocument"]
     trust = document if isinstance(document, dict) else json.loads(urllib.parse.unquote(document))
     problem = explain_trust(trust, repository, ctx.environment)
@@ -188,16 +181,10 @@ def _role(ctx: Context, opts: DoctorOptions, identity: dict[str, Any]) -> str:
 
 
 def _repository(ctx: Context) -> str:
-    from shipyard.adapters.aws import translate_errors
-
     if ctx.config.registry.kind != "ecr":
         raise Skip(f"registry kind {ctx.config.registry.kind}")
     name = ctx.config.image.repository
-    with translate_errors(f"ecr:DescribeRepositories {name}"):
-        repo = ctx.aws.client("ecr").describe_repositories(repositoryNames=[name])["repositories"][
-            0
-        ]
-    return str(repo["repositoryUri"])
+    return AwsReadiness(ctx.aws).repository_uri(name)
 
 
 def _ecs_target(ctx: Context) -> Any:
@@ -208,12 +195,8 @@ def _ecs_target(ctx: Context) -> Any:
 
 
 def _cluster(ctx: Context) -> str:
-    from shipyard.adapters.aws import translate_errors
-    from shipyard.errors import AwsError
-
     target = _ecs_target(ctx)
-    with translate_errors(f"ecs:DescribeClusters {target.cluster}"):
-        found = ctx.aws.client("ecs").describe_clusters(clusters=[target.cluster])["clusters"]
+    found = AwsReadiness(ctx.aws).clusters(target.cluster)
     active = [c for c in found if c.get("status") == "ACTIVE"]
     if not active:
         raise AwsError(
@@ -223,14 +206,10 @@ def _cluster(ctx: Context) -> str:
 
 
 def _services(ctx: Context) -> str:
-    from shipyard.adapters.aws import translate_errors
-    from shipyard.errors import AwsError
-
     target = _ecs_target(ctx)
     names = [s.name for s in target.services]
-    with translate_errors(f"ecs:DescribeServices {target.cluster}"):
-        found = ctx.aws.client("ecs").describe_services(cluster=target.cluster, services=names)
-    active = {s["serviceName"]: s for s in found.get("services", []) if s.get("status") == "ACTIVE"}
+    found = AwsReadiness(ctx.aws).services(target.cluster, names)
+    active = {s["serviceName"]: s for s in found if s.get("status") == "ACTIVE"}
     missing = [n for n in names if n not in active]
     if missing:
         raise AwsError(
@@ -241,8 +220,6 @@ def _services(ctx: Context) -> str:
 
 
 def _taskdef(ctx: Context, account: str) -> dict[str, Any]:
-    from shipyard.taskdef import render
-
     cfg = ctx.config.taskdef
     overlay = cfg.overlay or f"deploy/taskdef/{ctx.environment}.json"
     overlays = [overlay] if ctx.path(overlay).is_file() else []
@@ -259,9 +236,6 @@ def _taskdef(ctx: Context, account: str) -> dict[str, Any]:
 
 
 def _log_groups(ctx: Context, account: str) -> str:
-    from shipyard.adapters.aws import translate_errors
-    from shipyard.errors import AwsError
-
     _ecs_target(ctx)
     doc = _taskdef(ctx, account)
     groups = sorted(
@@ -273,13 +247,8 @@ def _log_groups(ctx: Context, account: str) -> str:
     )
     if not groups:
         raise Skip("the task definition logs nowhere in CloudWatch")
-    logs = ctx.aws.client("logs")
-    missing = []
-    for group in groups:
-        with translate_errors(f"logs:DescribeLogGroups {group}"):
-            listed = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
-        if group not in [g["logGroupName"] for g in listed]:
-            missing.append(group)
+    readiness = AwsReadiness(ctx.aws)
+    missing = [g for g in groups if g not in readiness.log_group_names(g)]
     if missing:
         raise AwsError(
             f"log group {', '.join(missing)} does not exist",
@@ -289,10 +258,6 @@ def _log_groups(ctx: Context, account: str) -> str:
 
 
 def _secrets(ctx: Context, account: str) -> str:
-    from shipyard.adapters.aws import translate_errors
-    from shipyard.config.base import SecretRef
-    from shipyard.errors import AwsError
-
     refs: list[tuple[str, SecretRef]] = []
     slack = ctx.config.notify.slack
     if slack and slack.webhook_url:
@@ -320,14 +285,11 @@ def _secrets(ctx: Context, account: str) -> str:
             for secret in container.get("secrets", []):
                 source = str(secret["valueFrom"])
                 if ":secretsmanager:" in source:
-                    with translate_errors(f"secretsmanager:DescribeSecret {secret['name']}"):
-                        ctx.aws.client("secretsmanager").describe_secret(
-                            SecretId=source.split(":::")[0] if ":::" in source else source
-                        )
+                    secret_id = source.split(":::")[0] if ":::" in source else source
+                    AwsReadiness(ctx.aws).describe_secret(secret_id, shown=secret["name"])
                 elif ":ssm:" in source or source.startswith("/"):
                     name = source.split(":parameter", 1)[-1] if ":ssm:" in source else source
-                    with translate_errors(f"ssm:GetParameter {secret['name']}"):
-                        ctx.aws.client("ssm").get_parameter(Name=name)
+                    AwsReadiness(ctx.aws).get_parameter(name, shown=secret["name"])
                 else:
                     raise AwsError(
                         f"secret {secret['name']}: {source} is neither SSM nor Secrets Manager"
@@ -340,19 +302,11 @@ def _secrets(ctx: Context, account: str) -> str:
 
 
 def _alarms(ctx: Context) -> str:
-    from shipyard.adapters.aws import translate_errors
-    from shipyard.errors import AwsError
-
     target = _ecs_target(ctx)
     alarms = list(target.alarms)
     if not alarms:
         raise Skip("the target watches no alarms")
-    with translate_errors("cloudwatch:DescribeAlarms"):
-        found = ctx.aws.client("cloudwatch").describe_alarms(AlarmNames=alarms)
-    names = {a["AlarmName"]: a.get("StateValue", "?") for a in found.get("MetricAlarms", [])}
-    names.update(
-        {a["AlarmName"]: a.get("StateValue", "?") for a in found.get("CompositeAlarms", [])}
-    )
+    names = AwsReadiness(ctx.aws).alarm_states(alarms)
     missing = [a for a in alarms if a not in names]
     if missing:
         raise AwsError(
@@ -362,9 +316,6 @@ def _alarms(ctx: Context) -> str:
 
 
 def _deployment_groups(ctx: Context, opts: DoctorOptions) -> str:
-    from shipyard.errors import AwsError
-    from shipyard.operations import setup_cicd_codedeploy as codedeploy
-
     if codedeploy.bluegreen(ctx) is None:
         raise Skip(f"target kind {ctx.config.target.kind}: no CodeDeploy")
     ok, problems = codedeploy.group_report(ctx)
@@ -380,11 +331,6 @@ def _deployment_groups(ctx: Context, opts: DoctorOptions) -> str:
 
 
 def _hooks(ctx: Context) -> str:
-    from shipyard.adapters.codedeploy import hook_order
-    from shipyard.config.targets import ECS_HOOKS
-    from shipyard.errors import AwsError
-    from shipyard.operations import setup_cicd_codedeploy as codedeploy
-
     target = codedeploy.bluegreen(ctx)
     if target is None:
         raise Skip(f"target kind {ctx.config.target.kind}: no CodeDeploy hooks")

@@ -8,8 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shipyard.adapters.containers import LABEL_STACK, remove_env_files
 from shipyard.errors import UsageError
+from shipyard.history import Release, current_actor, new_release_id, now_iso
 from shipyard.plan import Plan
+from shipyard.rollout.lock import holding
+from shipyard.targets.local import LocalTarget
 
 if TYPE_CHECKING:
     from shipyard.context import Context
@@ -60,7 +64,6 @@ def _local_target(ctx: Context) -> LocalTarget:
             f"{ctx.environment} runs on {kind}: shipyard does not delete cloud services",
             hint="scale or delete the ECS service yourself (aws ecs delete-service) if you mean it",
         )
-    from shipyard.targets.local import LocalTarget
 
     return LocalTarget(ctx)
 
@@ -71,7 +74,6 @@ def run(ctx: Context, opts: DownOptions) -> DownResult:
     if opts.dry_run:
         result.plan = _plan(result)
         return result
-    from shipyard.rollout.lock import holding
 
     with holding(
         target.lock(),
@@ -86,8 +88,6 @@ def run(ctx: Context, opts: DownOptions) -> DownResult:
 
 
 def _found(target: LocalTarget, opts: DownOptions) -> DownResult:
-    from shipyard.adapters.containers import LABEL_STACK
-
     containers = [c.name for c in target.containers.list({LABEL_STACK: target.stack})]
     labels = target.containers.network_labels(target.network)
     ours = labels is not None and labels.get(LABEL_STACK) == target.stack
@@ -102,8 +102,6 @@ def _found(target: LocalTarget, opts: DownOptions) -> DownResult:
 
 
 def _take_down(target: LocalTarget, result: DownResult) -> None:
-    from shipyard.adapters.containers import remove_env_files
-
     target.proxy.stop()  # first: nothing is routed to a container that is going away
     target.containers.remove(result.containers)
     if result.network:
@@ -117,8 +115,6 @@ def _take_down(target: LocalTarget, result: DownResult) -> None:
 
 
 def _record(target: LocalTarget) -> str:
-    from shipyard.history import Release, current_actor, new_release_id, now_iso
-
     live = target.history.read().live_release if target.history.path.exists() else None
     release_id = new_release_id()
     target.history.begin(

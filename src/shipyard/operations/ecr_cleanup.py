@@ -19,13 +19,18 @@ import datetime as dt
 import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import semver
 
+from shipyard.adapters.aws import AwsClients
 from shipyard.adapters.ecr import EcrRegistry, ImageDetail
+from shipyard.adapters.ecs_inventory import EcsInventory
+from shipyard.config.loader import known_environments, load_config
+from shipyard.config.model import EcrRegistryConfig
 from shipyard.errors import AwsError, UsageError
+from shipyard.images import parse_image_ref
 
 if TYPE_CHECKING:
     from shipyard.adapters.aws import AwsClients
@@ -104,20 +109,6 @@ def release_of(tag: str) -> semver.Version | None:
     return None if version.prerelease or version.build else version
 
 
-def parse_image_ref(ref: str) -> tuple[str | None, str, str | None, str | None]:
-    """host, repository, tag, digest of an image reference as ECS stores it."""
-    rest, _, digest = ref.partition("@")
-    host: str | None = None
-    first, slash, remainder = rest.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        host, rest = first, remainder
-    tag: str | None = None
-    name, colon, maybe_tag = rest.rpartition(":")
-    if colon and "/" not in maybe_tag:
-        rest, tag = name, maybe_tag
-    return host, rest, tag, digest or None
-
-
 def select(
     images: Sequence[ImageDetail],
     *,
@@ -184,8 +175,6 @@ def deployed_images(ctx: Context) -> tuple[list[DeployedImage], list[str]]:
     Returns (images, warnings). A cluster or service that does not exist yet (production
     before its first deploy) runs nothing: a warning, not a refusal. One that cannot be read
     (permissions, throttling) raises, so nothing is deleted on a guess."""
-    from shipyard.adapters.aws import AwsClients
-    from shipyard.config.loader import known_environments, load_config
 
     found: list[DeployedImage] = []
     warnings: list[str] = []
@@ -214,17 +203,23 @@ def deployed_images(ctx: Context) -> tuple[list[DeployedImage], list[str]]:
 def _environment_images(
     cfg: ShipyardConfig, aws: AwsClients
 ) -> tuple[list[DeployedImage], list[str]]:
-    from shipyard.adapters.aws import translate_errors
-
+    """Every image the environment runs or can roll back to, and what of it does not exist."""
     target = cfg.target
     assert target.kind in ("ecs", "ecs-bluegreen")
     cluster: str = target.cluster
-    ecs = aws.client("ecs")
+    ecs = EcsInventory(aws)
     env = cfg.environment
-    described = _describe_services(ecs, cluster, [s.name for s in target.services], env)
+    try:
+        described = ecs.services(cluster, [s.name for s in target.services])
+    except AwsError as exc:
+        raise AwsError(
+            f"cannot tell what environment {env} runs, so nothing is deleted: {exc.message}",
+            hint=exc.hint,
+        ) from None
     if described is None:
         return [], [f"cluster {cluster}"]
-    services, missing = described
+    services, failed = described
+    missing = [f"service {name} in {cluster}" for name in failed]
     images: list[DeployedImage] = []
     taskdefs: dict[str, tuple[str, str]] = {}  # arn -> (service, source)
     for service in services:
@@ -234,53 +229,21 @@ def _environment_images(
             continue
         for arn, source in _service_taskdefs(ecs, service, target.keep_revisions):
             taskdefs.setdefault(arn, (name, source))
-        images.extend(_running_task_images(ecs, cluster, name, env))
+        for c in ecs.running_containers(cluster, name):
+            images.append(_deployed(env, name, "running task", c, c.get("imageDigest")))
     for arn, (service_name, source) in taskdefs.items():
-        with translate_errors(f"ecs:DescribeTaskDefinition {arn}"):
-            taskdef = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        taskdef = ecs.task_definition(arn)
         revision = f"{taskdef.get('family')}:{taskdef.get('revision')}"
         for container in taskdef.get("containerDefinitions") or []:
             images.append(_deployed(env, service_name, f"{source} {revision}", container))
     return images, missing
 
 
-def _describe_services(
-    ecs: Any, cluster: str, services: list[str], env: str
-) -> tuple[list[dict[str, Any]], list[str]] | None:
-    """The services ECS describes, and those it does not know; None without the cluster."""
-    import botocore.exceptions as bx
-
-    from shipyard.adapters.aws import error_code, translate_errors
-
-    described: list[dict[str, Any]] = []
-    missing: list[str] = []
-    for start in range(0, len(services), 10):
-        try:
-            with translate_errors(f"ecs:DescribeServices {cluster}"):
-                try:
-                    batch = services[start : start + 10]
-                    response = ecs.describe_services(cluster=cluster, services=batch)
-                except bx.ClientError as exc:
-                    if error_code(exc) == "ClusterNotFoundException":
-                        return None
-                    raise
-        except AwsError as exc:
-            raise AwsError(
-                f"cannot tell what environment {env} runs, so nothing is deleted: {exc.message}",
-                hint=exc.hint,
-            ) from None
-        described.extend(response.get("services") or [])
-        for failure in response.get("failures") or []:
-            missing.append(f"service {failure.get('arn', '?').rsplit('/', 1)[-1]} in {cluster}")
-    return described, missing
-
-
 def _service_taskdefs(
-    ecs: Any, service: Mapping[str, Any], keep_revisions: int
+    ecs: EcsInventory, service: Mapping[str, Any], keep_revisions: int
 ) -> list[tuple[str, str]]:
-    """(ARN, where we saw it) of each task definition the service runs or would roll back to."""
-    from shipyard.adapters.aws import translate_errors
-
+    """(ARN, where we saw it) of each task definition the service runs or would roll back to;
+    running tasks' own images are read separately (ECS resolved their tags at launch)."""
     found: list[tuple[str, str]] = []
     if service.get("taskDefinition"):
         found.append((service["taskDefinition"], "service task definition"))
@@ -290,31 +253,9 @@ def _service_taskdefs(
         found.append((task_set["taskDefinition"], f"task set {task_set.get('status', '?')}"))
     family = _family(service.get("taskDefinition") or "")
     if family:
-        with translate_errors(f"ecs:ListTaskDefinitions {family}"):
-            listed = ecs.list_task_definitions(
-                familyPrefix=family, status="ACTIVE", sort="DESC", maxResults=keep_revisions
-            )
-        for arn in listed.get("taskDefinitionArns") or []:
+        for arn in ecs.recent_revisions(family, keep_revisions):
             found.append((arn, "recent revision (rollback target)"))
     return found
-
-
-def _running_task_images(ecs: Any, cluster: str, service: str, env: str) -> list[DeployedImage]:
-    """What running tasks actually run: ECS resolved a mutable tag to a digest at launch."""
-    from shipyard.adapters.aws import translate_errors
-
-    with translate_errors(f"ecs:ListTasks {cluster}/{service}"):
-        arns: list[str] = []
-        for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service):
-            arns.extend(page.get("taskArns") or [])
-    images: list[DeployedImage] = []
-    for start in range(0, len(arns), 100):
-        with translate_errors(f"ecs:DescribeTasks {cluster}"):
-            tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])
-        for task in tasks.get("tasks") or []:
-            for c in task.get("containers") or []:
-                images.append(_deployed(env, service, "running task", c, c.get("imageDigest")))
-    return images
 
 
 def _deployed(
@@ -381,7 +322,6 @@ def run(ctx: Context, opts: EcrCleanupOptions) -> EcrCleanupResult:
 
 def _ecr_registry(ctx: Context) -> EcrRegistry:
     """The environment's registry; a UsageError when it is not ECR."""
-    from shipyard.config.model import EcrRegistryConfig
 
     if not isinstance(ctx.config.registry, EcrRegistryConfig):
         raise UsageError(
@@ -423,8 +363,6 @@ def _with_platform_images(
 
 
 def _with(result: EcrCleanupResult, **changes: Any) -> EcrCleanupResult:
-    from dataclasses import replace
-
     return replace(result, **changes)
 
 

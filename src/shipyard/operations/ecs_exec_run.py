@@ -20,10 +20,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+from shipyard.adapters import session_manager as ssm
 from shipyard.adapters.ecs_tasks import STARTED_BY, EcsTasks, task_id
+from shipyard.adapters.logs import CloudWatchLogs, stream_name
 from shipyard.console import format_seconds
 from shipyard.errors import DeployFailed, ShipyardError, StateUnknown
-from shipyard.operations.exec_run import CommandOptions, CommandResult
+from shipyard.operations.command_types import CommandOptions, CommandResult
+from shipyard.operations.live import ecs_service
+from shipyard.operations.logs import aws_log
 from shipyard.plan import Plan
 
 if TYPE_CHECKING:
@@ -55,9 +59,6 @@ def exec_task(api: EcsTasks, live: EcsService) -> dict[str, Any]:
 
 
 def ecs_exec(ctx: Context, opts: CommandOptions, out: TextIO | None) -> CommandResult:
-    from shipyard.adapters import session_manager as ssm
-    from shipyard.operations.live import ecs_service
-
     live = ecs_service(ctx, opts.service)
     container = live.container(opts.container)
     api = EcsTasks(ctx.aws)
@@ -101,7 +102,6 @@ def _session(
     raw: bool,
 ) -> int:
     """Carry the session through the plugin; the command's exit code (--raw: the plugin's)."""
-    from shipyard.adapters import session_manager as ssm
 
     runtime = next(
         (str(c.get("runtimeId", "")) for c in task.get("containers", []) if c["name"] == container),
@@ -134,8 +134,6 @@ def _session(
 
 
 def _exec_plan(ctx: Context, request: Mapping[str, Any]) -> Plan:
-    from shipyard.adapters import session_manager as ssm
-
     plan = Plan(f"exec in {ctx.environment}")
     plan.add("execute-command", f"ecs:ExecuteCommand {json.dumps(dict(request), sort_keys=True)}")
     plan.add("session", f"{ssm.PLUGIN} StartSession to the task's {request['container']} container")
@@ -172,8 +170,6 @@ def ecs_run(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> CommandResult:
-    from shipyard.operations.live import ecs_service
-
     live = ecs_service(ctx, opts.service)
     container = live.container(opts.container)
     request = run_request(live, container, opts.command)
@@ -226,9 +222,6 @@ class _Watcher:
     """Polls the one-off task until STOPPED, printing its container's new log lines."""
 
     def __init__(self, ctx: Context, live: EcsService, container: str, arn: str) -> None:
-        from shipyard.adapters.logs import CloudWatchLogs, stream_name
-        from shipyard.operations.logs import aws_log
-
         self.ctx, self.live, self.arn = ctx, live, arn
         self.log = aws_log(live, container, ctx.aws.region)
         self.reader = CloudWatchLogs(ctx.aws.for_region(self.log.region)) if self.log else None

@@ -10,52 +10,24 @@ command's exit code. Neither takes the deploy lock: they change no release.
 from __future__ import annotations
 
 import secrets as pysecrets
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from shipyard.adapters.containers import LABEL_CONTAINER, LABEL_ENV, LABEL_VERSION, write_env_file
+from shipyard.adapters.docker_streams import attached, create_argv, exec_argv, quiet, start_argv
 from shipyard.errors import DeployFailed, ShipyardError, UsageError
+from shipyard.operations.command_types import CommandOptions as CommandOptions
+from shipyard.operations.command_types import CommandResult as CommandResult
+from shipyard.operations.ecs_exec_run import ecs_exec, ecs_run
+from shipyard.operations.live import choose, local_release
 from shipyard.plan import Plan
 
 if TYPE_CHECKING:
     from shipyard.context import Context
     from shipyard.targets.local import LocalTarget
-    from shipyard.targets.local_spec import ContainerSpec
+    from shipyard.taskdef_local import ContainerSpec
 
 RUN_LABEL = "dev.shipyard.run-of"  # a one-off's stack: not LABEL_STACK, no release owns it
-
-
-@dataclass(frozen=True)
-class CommandOptions:
-    command: tuple[str, ...]
-    container: str | None = None
-    service: str | None = None  # ECS: which of the environment's services
-    dry_run: bool = False
-    tty: bool = False  # the terminal is one: give the command a TTY
-    raw: bool = False  # ECS exec: send the command as is, without the exit-status wrapper
-
-
-@dataclass
-class CommandResult:
-    environment: str
-    container: str
-    where: str  # the container's or task's name
-    command: tuple[str, ...]
-    exit_code: int | None = None
-    detail: str = ""  # a stopped task's reason
-    plan: Plan | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "environment": self.environment,
-            "container": self.container,
-            "where": self.where,
-            "command": list(self.command),
-            "exit_code": self.exit_code,
-            "detail": self.detail,
-            **self.facts,
-        }
 
 
 def check_command(command: tuple[str, ...], task: str) -> None:
@@ -69,8 +41,6 @@ def check_command(command: tuple[str, ...], task: str) -> None:
 def execute(ctx: Context, opts: CommandOptions, out: TextIO | None) -> CommandResult:
     check_command(opts.command, "exec")
     if ctx.config.target.kind != "local":
-        from shipyard.operations.ecs_exec_run import ecs_exec
-
         return ecs_exec(ctx, opts, out)
     return _local_exec(ctx, opts, out)
 
@@ -78,8 +48,6 @@ def execute(ctx: Context, opts: CommandOptions, out: TextIO | None) -> CommandRe
 def run(ctx: Context, opts: CommandOptions, out: TextIO | None) -> CommandResult:
     check_command(opts.command, "run")
     if ctx.config.target.kind != "local":
-        from shipyard.operations.ecs_exec_run import ecs_run
-
         return ecs_run(ctx, opts)  # its log lines come through ctx.console
     return _local_run(ctx, opts, out)
 
@@ -91,10 +59,6 @@ def _no_service(opts: CommandOptions) -> None:
 
 # -- local ------------------------------------------------------------------------------------
 def _local_exec(ctx: Context, opts: CommandOptions, out: TextIO | None) -> CommandResult:
-    from shipyard.adapters.containers import LABEL_CONTAINER
-    from shipyard.adapters.docker_streams import attached, exec_argv
-    from shipyard.operations.live import local_release
-
     _no_service(opts)
     release = local_release(ctx)
     info = release.named(opts.container)
@@ -117,9 +81,6 @@ def _local_exec(ctx: Context, opts: CommandOptions, out: TextIO | None) -> Comma
 
 
 def _local_run(ctx: Context, opts: CommandOptions, out: TextIO | None) -> CommandResult:
-    from shipyard.adapters.containers import LABEL_CONTAINER, LABEL_ENV, LABEL_VERSION
-    from shipyard.operations.live import choose, local_release
-
     _no_service(opts)
     release = local_release(ctx)
     target = release.target
@@ -162,8 +123,6 @@ def _create_argv(
     labels: dict[str, str],
     env_file: Path | None = None,
 ) -> list[str]:
-    from shipyard.adapters.docker_streams import create_argv
-
     return create_argv(
         spec,
         opts.command,
@@ -179,8 +138,6 @@ def _create_argv(
 def _local_run_plan(
     ctx: Context, release_id: str, container: str, create: list[str], name: str
 ) -> Plan:
-    from shipyard.adapters.docker_streams import start_argv
-
     plan = Plan(f"run in {ctx.environment}")
     plan.add("create", f"{container} of release {release_id}, secrets in a 0600 env file", create)
     plan.add("start", "attached: its output here, its exit code is inv run's", start_argv(name))
@@ -200,8 +157,6 @@ def _run_once(
 ) -> int:
     """Create the container (its secrets through an env file deleted once Docker read it),
     run it attached, remove it."""
-    from shipyard.adapters.containers import write_env_file
-    from shipyard.adapters.docker_streams import attached, quiet, start_argv
 
     resolved = {key: target.runtime.resolve(ref) for key, ref in spec.secrets}
     env_file = write_env_file(target.runtime.env_dir, resolved) if resolved else None

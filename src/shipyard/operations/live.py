@@ -9,7 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from shipyard.adapters.containers import LABEL_CONTAINER, LABEL_RELEASE, LABEL_STACK
 from shipyard.errors import AwsError, ShipyardError, StateUnknown, UsageError
+from shipyard.targets import get_target
+from shipyard.targets.ecs_base import EcsBase
+from shipyard.targets.local import LocalTarget
 
 if TYPE_CHECKING:
     from shipyard.adapters.containers import ContainerInfo
@@ -52,8 +56,6 @@ class LocalRelease:
 
 def local_release(ctx: Context, release: str | None = None) -> LocalRelease:
     """The live release (or `release`) with its containers on this machine."""
-    from shipyard.adapters.containers import LABEL_CONTAINER, LABEL_RELEASE, LABEL_STACK
-    from shipyard.targets.local import LocalTarget
 
     target = LocalTarget(ctx)
     if release is None:
@@ -99,9 +101,6 @@ class EcsService:
 
 
 def ecs_target(ctx: Context) -> EcsBase:
-    from shipyard.targets import get_target
-    from shipyard.targets.ecs_base import EcsBase
-
     target = get_target(ctx)
     if not isinstance(target, EcsBase):
         raise UsageError(f"environment {ctx.environment} is not an ECS environment")

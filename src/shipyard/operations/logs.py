@@ -8,13 +8,19 @@ Everything is checked (--since, --container, --release) before the first line is
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shipyard.adapters.docker_streams import docker_logs
+from shipyard.adapters.ecs_tasks import EcsTasks, task_id
+from shipyard.adapters.logs import CloudWatchLogs, stream_name
 from shipyard.errors import ConfigError, UsageError
+from shipyard.operations.live import choose, ecs_service, local_release
+from shipyard.secrets import redact
 
 if TYPE_CHECKING:
     from shipyard.adapters.logs import CloudWatchLogs
@@ -85,8 +91,6 @@ class LocalLogs:
         return f"release {self.release_id}: {names}"
 
     def lines(self) -> Iterator[LogLine]:
-        from shipyard.adapters.docker_streams import docker_logs
-
         since = (
             self.since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if self.since else None
         )
@@ -124,8 +128,6 @@ class EcsLogs:
         return f"{self.live.service.name} ({self.live.taskdef_arn.rsplit('/', 1)[-1]}): {names}"
 
     def tasks(self) -> list[dict[str, Any]]:
-        from shipyard.adapters.ecs_tasks import EcsTasks
-
         api = EcsTasks(self.live.target.ctx.aws)
         name = self.live.service.name
         found = api.of_service(self.live.cluster, name)
@@ -148,9 +150,6 @@ class EcsLogs:
             yield from self._new_lines(self.tasks())
 
     def _new_lines(self, tasks: list[dict[str, Any]]) -> list[LogLine]:
-        from shipyard.adapters.ecs_tasks import task_id
-        from shipyard.adapters.logs import stream_name
-
         found: list[tuple[int, LogLine]] = []
         for task in tasks:
             tid = task_id(str(task.get("taskArn", "")))
@@ -184,8 +183,6 @@ def open_logs(
 
 
 def _local(ctx: Context, opts: LogsOptions, since: dt.datetime | None) -> LocalLogs:
-    from shipyard.operations.live import choose, local_release
-
     if opts.service:
         raise UsageError("--service names an ECS service; a local environment has none")
     release = local_release(ctx, opts.release)
@@ -199,9 +196,6 @@ def _local(ctx: Context, opts: LogsOptions, since: dt.datetime | None) -> LocalL
 def _ecs(
     ctx: Context, opts: LogsOptions, since: dt.datetime | None, sleep: Callable[[float], None]
 ) -> EcsLogs:
-    from shipyard.adapters.logs import CloudWatchLogs
-    from shipyard.operations.live import ecs_service
-
     live = ecs_service(ctx, opts.service, opts.release)
     names = [live.container(opts.container)] if opts.container else live.container_names
     targets = [t for t in (aws_log(live, n, ctx.aws.region) for n in names) if t is not None]
@@ -261,9 +255,6 @@ def show(ctx: Context, stream: LocalLogs | EcsLogs, *, as_json: bool) -> None:
 
 
 def _json_line(document: dict[str, str]) -> None:
-    import json
-
-    from shipyard.secrets import redact
 
     # `##[` (a legacy workflow command) can only stand inside a string: \u005b is the same
     text = redact(json.dumps(document, sort_keys=True)).replace("##[", "##\\u005b")

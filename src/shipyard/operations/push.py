@@ -6,13 +6,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from shipyard.adapters.docker import login_argv
+from shipyard.commands import docker_login, docker_push
+from shipyard.config.model import EcrRegistryConfig
 from shipyard.context import Context
 from shipyard.errors import RegistryError, UsageError
 from shipyard.images import repository_name
-from shipyard.operations.build import resolve_version
-from shipyard.operations.tag import TagOptions, registry_server, tag_refs
+from shipyard.operations.tag import TagOptions, registry_server, resolve_version, tag_refs
 from shipyard.plan import Plan
+from shipyard.tag_mutability import check_tag_mutability
 from shipyard.versioning import docker_tag
 
 
@@ -69,10 +70,10 @@ def plan(ctx: Context, opts: PushOptions) -> Plan:
         p.add(
             "login",
             f"{server} as {username} (password on stdin)",
-            login_argv(server, username),
+            docker_login(server, username),
         )
     for ref in refs:
-        p.add("push", f"{ref} (skipped if the registry already holds it)", ["docker", "push", ref])
+        p.add("push", f"{ref} (skipped if the registry already holds it)", docker_push(ref))
     p.notes.append("a version or commit tag the registry holds for another image is refused")
     p.notes.extend(notes)
     return p
@@ -109,11 +110,8 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
     found_refs = tag_refs(ctx, TagOptions(opts.version, opts.latest))
     source = found_refs.source
     refs = found_refs.refs if opts.moving else found_refs.fixed
-    from shipyard.config.model import EcrRegistryConfig
 
     if isinstance(ctx.config.registry, EcrRegistryConfig):
-        from shipyard.tag_mutability import check_tag_mutability
-
         # an IMMUTABLE repository refuses a moving tag (latest, the date) only at the second
         # push: say so before anything is pushed
         check_tag_mutability(ctx.config.registry, ctx.config.image.tags, latest=opts.latest)

@@ -13,7 +13,14 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shipyard.config.model import EcrRegistryConfig, OciRegistryConfig
 from shipyard.errors import UsageError
+from shipyard.operations.live import ecs_target, service_config
+from shipyard.operations.version import read_current
+from shipyard.preflight import PLACEHOLDER_ACCOUNT
+from shipyard.targets.ecs_bluegreen import EcsBlueGreenTarget
+from shipyard.targets.local import LocalTarget
+from shipyard.versioning import docker_tag, parse
 
 if TYPE_CHECKING:
     from shipyard.console import Console
@@ -69,9 +76,6 @@ def run(
     image: str | None = None,
     service: str | None = None,
 ) -> RenderResult:
-    from shipyard.operations.version import read_current
-    from shipyard.versioning import docker_tag, parse
-
     semantic = parse(version, source="--version") if version else read_current(ctx)
     tag = docker_tag(semantic)
     if ctx.config.target.kind == "local":
@@ -84,16 +88,12 @@ def run(
 
 
 def _oci_server(ctx: Context) -> str:
-    from shipyard.config.model import OciRegistryConfig
-
     registry = ctx.config.registry
     url = registry.url if isinstance(registry, OciRegistryConfig) else ""
     return re.sub(r"^https?://", "", url).rstrip("/") or "registry"
 
 
 def _local(ctx: Context, version: str, image: str) -> RenderResult:
-    from shipyard.targets.local import LocalTarget
-
     target = LocalTarget(ctx)
     rendered = target.rendered(image)
     result = RenderResult(ctx.environment, "local", version, image)
@@ -105,11 +105,6 @@ def _local(ctx: Context, version: str, image: str) -> RenderResult:
 def _ecs(
     ctx: Context, version: str, tag: str, image: str | None, service: str | None
 ) -> RenderResult:
-    from shipyard.config.model import EcrRegistryConfig
-    from shipyard.operations.live import ecs_target, service_config
-    from shipyard.preflight import PLACEHOLDER_ACCOUNT
-    from shipyard.targets.ecs_bluegreen import EcsBlueGreenTarget
-
     target = ecs_target(ctx)
     registry = ctx.config.registry
     ecr_cfg = registry if isinstance(registry, EcrRegistryConfig) else None

@@ -20,9 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.adapters.ecr import EcrRegistry
 from shipyard.config.aws import SEVERITY_ORDER, AllowlistEntry
+from shipyard.config.model import EcrRegistryConfig
 from shipyard.errors import RegistryError, ScanFailed, StateUnknown, ToolUnavailable, UsageError
+from shipyard.operations.tag import resolve_version
 from shipyard.plan import Plan
+from shipyard.versioning import docker_tag
 
 if TYPE_CHECKING:
     from shipyard.adapters.ecr import EcrRegistry
@@ -215,7 +219,6 @@ def run(
         return ScanResult("", "DRY_RUN", cfg.fail_on, plan=plan(ctx, opts))
     if opts.local:
         return _lint(ctx)
-    from shipyard.adapters.ecr import EcrRegistry
 
     repo, tag = _image(ctx, opts)
     registry = ctx.registry
@@ -325,8 +328,6 @@ def _status(response: dict[str, Any] | None) -> str:
 
 
 def _image(ctx: Context, opts: ScanOptions) -> tuple[str, str]:
-    from shipyard.config.model import EcrRegistryConfig
-
     if not isinstance(ctx.config.registry, EcrRegistryConfig):
         raise UsageError(
             f"environment {ctx.environment} pushes to a registry without a scanner "
@@ -335,8 +336,6 @@ def _image(ctx: Context, opts: ScanOptions) -> tuple[str, str]:
         )
     if opts.tag or opts.digest:
         return ctx.config.image.repository, opts.tag or ""
-    from shipyard.operations.build import resolve_version
-    from shipyard.versioning import docker_tag
 
     return ctx.config.image.repository, docker_tag(resolve_version(ctx, opts.version))
 

@@ -30,7 +30,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shipyard.adapters.aws import error_code, translate_errors
+from shipyard.config.loader import known_environments, load_config
 from shipyard.errors import UsageError
+from shipyard.locking.dynamodb import KEY as LOCK_KEY
+from shipyard.operations import setup_cicd_codedeploy as codedeploy
 from shipyard.operations.setup_cicd_policy import PolicyVariables, render, role_name, variables_for
 from shipyard.plan import Plan
 
@@ -106,7 +110,6 @@ class _Recorder:
 
 def aws_environments(root: Path, environ: Mapping[str, str]) -> list[ShipyardConfig]:
     """Every environment in deploy/environments/ that deploys to AWS, configuration loaded."""
-    from shipyard.config.loader import known_environments, load_config
 
     configs = [load_config(name, root=root, environ=environ) for name in known_environments(root)]
     return [cfg for cfg in configs if cfg.target.kind in AWS_KINDS]
@@ -124,16 +127,12 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _missing(code: str) -> Callable[[Exception], bool]:
-    from shipyard.adapters.aws import error_code
-
     return lambda exc: error_code(exc) == code
 
 
 def _read(call: Callable[[], Any], action: str, *, missing: str = "NoSuchEntity") -> Any:
     """What `call` returns, or None when AWS answers with the error code `missing`."""
     import botocore.exceptions as bx
-
-    from shipyard.adapters.aws import translate_errors
 
     try:
         return call()
@@ -214,7 +213,6 @@ def _environment(
     shared: set[tuple[str, ...]],
 ) -> None:
     """One environment's role, policy and attachment, and what the account shares, once."""
-    from shipyard.operations import setup_cicd_codedeploy as codedeploy
 
     iam = ctx.aws.client("iam")
     write = not opts.dry_run
@@ -244,7 +242,6 @@ def _environment(
 
 def _oidc_provider(iam: Any, account_id: str, write: bool, note: Note, would: str) -> None:
     """The GitHub OIDC identity provider, with our audience."""
-    from shipyard.adapters.aws import translate_errors
 
     provider_arn = f"arn:aws:iam::{account_id}:oidc-provider/{OIDC_HOST}"
     provider = _read(
@@ -293,7 +290,6 @@ def _role(
 ) -> dict[str, Any] | None:
     """The environment's role with its trust policy; None while it does not exist (a dry
     run)."""
-    from shipyard.adapters.aws import translate_errors
 
     role: dict[str, Any] | None = _read(
         lambda: iam.get_role(RoleName=name)["Role"], f"iam:GetRole {name}"
@@ -334,7 +330,6 @@ def _policy(
     would: str,
 ) -> None:
     """The customer-managed permissions policy, its default version as in POLICY_FILE."""
-    from shipyard.adapters.aws import translate_errors
 
     current = _read(lambda: iam.get_policy(PolicyArn=policy_arn)["Policy"], f"iam:GetPolicy {name}")
     if current is None:
@@ -375,7 +370,6 @@ def _attachment(
     would: str,
 ) -> None:
     """The permissions policy attached to the role."""
-    from shipyard.adapters.aws import translate_errors
 
     attached = []
     if role_exists:
@@ -393,8 +387,6 @@ def _attachment(
 
 
 def _new_default_version(iam: Any, policy_arn: str, policy: dict[str, Any]) -> None:
-    from shipyard.adapters.aws import translate_errors
-
     with translate_errors("iam:ListPolicyVersions"):
         versions = iam.list_policy_versions(PolicyArn=policy_arn)["Versions"]
     # IAM keeps at most five versions: drop the oldest non-default one first
@@ -411,12 +403,7 @@ def _new_default_version(iam: Any, policy_arn: str, policy: dict[str, Any]) -> N
 
 
 def _lock_table(ctx: Context, table: str, write: bool, note: Note, would: str) -> None:
-    import importlib
-
-    from shipyard.adapters.aws import translate_errors
-
-    # the lock's own key, by module path: the table must be what locking/dynamodb.py reads
-    key = str(getattr(importlib.import_module("shipyard.locking.dynamodb"), "KEY", "lock_id"))
+    key = LOCK_KEY  # the table must have the key locking/dynamodb.py reads and writes
     dynamodb = ctx.aws.client("dynamodb")
     described = _read(
         lambda: dynamodb.describe_table(TableName=table)["Table"],

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shipyard.adapters import codedeploy_setup as cd_api
+from shipyard.adapters.awslambda import missing_functions
 from shipyard.adapters.codedeploy import hook_order
 from shipyard.config.targets import ECS_HOOKS, EcsBlueGreenTargetConfig, EcsServiceConfig
 
@@ -180,7 +181,6 @@ def group_spec(
 
 def missing_hooks(ctx: Context) -> list[tuple[str, str]]:
     """(hook, function) of every configured hook whose Lambda function does not exist."""
-    from shipyard.adapters.awslambda import missing_functions
 
     target = bluegreen(ctx)
     hooks = hook_order(target.codedeploy.hooks or {}, ECS_HOOKS) if target else {}

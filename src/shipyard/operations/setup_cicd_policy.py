@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.config.targets import EcsBlueGreenTargetConfig, EcsTargetConfig
 from shipyard.errors import UsageError
+from shipyard.preflight import PLACEHOLDER_VERSION
+from shipyard.targets.ecs_base import EcsBase
 
 if TYPE_CHECKING:
     from shipyard.config.model import ShipyardConfig
@@ -194,8 +196,6 @@ def _unique(items: Any) -> tuple[str, ...]:
 
 def _task_definitions(ctx: Context) -> list[dict[str, Any]]:
     """Each service's task definition as a deploy would render it."""
-    from shipyard.preflight import PLACEHOLDER_VERSION
-    from shipyard.targets.ecs_base import EcsBase
 
     target = EcsBase(ctx)
     return [dict(target.render(s, None, PLACEHOLDER_VERSION).document) for s in target.cfg.services]

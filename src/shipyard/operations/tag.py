@@ -5,12 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import semver
+
+from shipyard.adapters.registry import OciRegistry
+from shipyard.commands import docker_tag as docker_tag_command
 from shipyard.context import Context
 from shipyard.errors import UsageError
 from shipyard.images import image_ref
-from shipyard.operations.build import local_image, resolve_version
+from shipyard.operations.version import read_current
 from shipyard.plan import Plan
 from shipyard.tags import compute_tags
+from shipyard.versioning import docker_tag, parse
+
+
+def resolve_version(ctx: Context, explicit: str | None) -> semver.Version:
+    return parse(explicit, source="--version") if explicit else read_current(ctx)
+
+
+def local_image(ctx: Context, version: semver.Version) -> str:
+    return image_ref(None, ctx.config.image.repository, docker_tag(version))
 
 
 @dataclass(frozen=True)
@@ -33,8 +46,6 @@ def registry_server(ctx: Context) -> str:
     for an OCI registry (a missing password only matters to push)."""
     reg = ctx.config.registry
     if reg.kind == "oci":
-        from shipyard.adapters.registry import OciRegistry
-
         return OciRegistry(reg.url).server
     return ctx.registry.server
 
@@ -77,7 +88,7 @@ def plan(ctx: Context, opts: TagOptions) -> Plan:
     source, refs, notes = target_refs(ctx, opts)
     p = Plan(f"tag {source}")
     for ref in refs:
-        p.add("tag", ref, ["docker", "tag", source, ref])
+        p.add("tag", ref, docker_tag_command(source, ref))
     p.notes.extend(notes)
     return p
 

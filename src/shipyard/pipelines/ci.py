@@ -12,6 +12,8 @@ nox inside nox.
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.context import Context
-from shipyard.errors import ShipyardError, ToolUnavailable, UsageError
+from shipyard.errors import ScanFailed, ShipyardError, ToolUnavailable, UsageError
+from shipyard.operations import build, push, tag
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
 from shipyard.secrets import redact
@@ -223,8 +226,6 @@ def lint_dockerfile(ctx: Context) -> str:
 def _plan(
     ctx: Context, decisions: list[StageDecision], opts: CiOptions, branch: str | None
 ) -> Plan:
-    from shipyard.operations import build, push, tag
-
     plan = Plan(f"ci on {branch or 'detached HEAD'} ({ctx.environment})")
     for d in decisions:
         if not d.run:
@@ -248,9 +249,6 @@ def _plan(
 def _scan(ctx: Context, version: str, digest: str) -> tuple[str, dict[str, Any]]:
     # the scan gate is the ECR scanning work's (operations/scan.py): found by module path so
     # `inv ci` does not depend on its internals at import time
-    import importlib
-
-    from shipyard.errors import ScanFailed
 
     scan_op = importlib.import_module("shipyard.operations.scan")
     result = scan_op.run(ctx, scan_op.ScanOptions(version=version or None))
@@ -282,8 +280,6 @@ def run(ctx: Context, opts: CiOptions, result: CiResult | None = None) -> CiResu
         result.plan = _plan(ctx, decisions, opts, branch)
         result.outcome = "planned"
         return result
-
-    from shipyard.operations import build, push, tag
 
     steps = StepLog(ctx.console)
     result.steps = steps
@@ -339,8 +335,6 @@ def summarize_needs(needs: Mapping[str, Any]) -> tuple[list[list[str]], str]:
 
 
 def load_needs(text: str | None) -> dict[str, Any]:
-    import json
-
     if not text:
         raise UsageError(
             "no job results to summarise",

@@ -13,21 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shipyard.adapters.ecr import EcrRegistry
+from shipyard.adapters.ecr_tags import digest_of_tag, put_tag, tags_of_digest
+from shipyard.adapters.ecs_inventory import EcsInventory
 from shipyard.context import Context
-from shipyard.errors import AwsError, RolledBack, ShipyardError, UsageError
+from shipyard.errors import RolledBack, ScanFailed, ShipyardError, UsageError
+from shipyard.images import parse_image_ref
+from shipyard.operations import scan
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
-from shipyard.targets.base import Artifact, DeployResult
+from shipyard.rollout import api
+from shipyard.targets.base import Artifact, DeployOptions, DeployResult
+from shipyard.targets.ecs_serving import serving_view, uses_task_sets
+from shipyard.versioning import docker_tag, from_docker_tag, parse
 
 if TYPE_CHECKING:
     from shipyard.rollout.model import Target
-
-ACCEPTED_MANIFESTS = [
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-]
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,6 @@ class LiveImage:
 
     @property
     def version(self) -> str | None:
-        from shipyard.versioning import from_docker_tag
-
         versions = [v for v in (from_docker_tag(t) for t in self.tags) if v is not None]
         return str(max(versions)) if versions else None
 
@@ -101,8 +100,6 @@ class PromoteResult:
 
 
 def _ecr(ctx: Context) -> Any:
-    from shipyard.adapters.ecr import EcrRegistry
-
     registry = ctx.registry
     if not isinstance(registry, EcrRegistry):
         raise UsageError(
@@ -119,62 +116,32 @@ def _registry_id(ctx: Context) -> dict[str, str]:
     return {"registryId": account} if account else {}
 
 
-def _task_definition_of(service: dict[str, Any]) -> str:
-    """The task definition that serves: the PRIMARY task set (CodeDeploy) or deployment."""
-    for task_set in service.get("taskSets") or []:
-        if task_set.get("status") == "PRIMARY":
-            return str(task_set["taskDefinition"])
-    for deployment in service.get("deployments") or []:
-        if deployment.get("status") == "PRIMARY":
-            if deployment.get("rolloutState") == "IN_PROGRESS":
-                raise UsageError(
-                    f"service {service['serviceName']} is still rolling out "
-                    f"{deployment.get('taskDefinition')}",
-                    hint="wait for that deployment to finish (inv status), then promote",
-                )
-            return str(deployment["taskDefinition"])
-    return str(service["taskDefinition"])
-
-
-def split_image(image: str) -> tuple[str, str | None, str | None]:
-    """'host/repo@sha256:..' or 'host/repo:tag' -> (repository name, tag, digest)."""
-    name, digest = image, None
-    if "@" in image:
-        name, digest = image.split("@", 1)
-    tag = None
-    if ":" in name.rsplit("/", 1)[-1]:
-        name, tag = name.rsplit(":", 1)
-    first, _, rest = name.partition("/")
-    # a registry host has a dot or a port; "team/app" is a repository with a namespace
-    repository = rest if rest and ("." in first or ":" in first) else name
-    return repository, tag, digest
+def _serving_task_definition(name: str, service: dict[str, Any]) -> str:
+    """The task definition that serves (targets/ecs_serving.py); a rolling service whose
+    rollout is still under way is refused: what it will serve is not known yet."""
+    view = serving_view(name, service)
+    if view.busy and not uses_task_sets(service):
+        raise UsageError(
+            f"service {name} is still rolling out {view.target}",
+            hint="wait for that deployment to finish (inv status), then promote",
+        )
+    if not view.known or view.serving is None:
+        raise UsageError(f"cannot tell what {name} serves: {view.detail}", hint="see inv status")
+    return view.serving
 
 
 def _resolve_digest(ctx: Context, repository: str, tag: str) -> str:
-    from shipyard.adapters.aws import translate_errors
-
-    ecr = _ecr(ctx).client
-    with translate_errors(f"ecr:DescribeImages {repository}:{tag}"):
-        images = ecr.describe_images(
-            repositoryName=repository, imageIds=[{"imageTag": tag}], **_registry_id(ctx)
-        )["imageDetails"]
-    return str(images[0]["imageDigest"])
+    digest = digest_of_tag(_ecr(ctx).client, repository, tag, _registry_id(ctx), missing_ok=False)
+    assert digest is not None  # missing_ok=False: a missing image raised
+    return digest
 
 
 def _tags_of(ctx: Context, repository: str, digest: str) -> tuple[str, ...]:
-    from shipyard.adapters.aws import translate_errors
-
-    ecr = _ecr(ctx).client
-    with translate_errors(f"ecr:DescribeImages {repository}@{digest[:19]}"):
-        images = ecr.describe_images(
-            repositoryName=repository, imageIds=[{"imageDigest": digest}], **_registry_id(ctx)
-        )["imageDetails"]
-    return tuple(images[0].get("imageTags") or ()) if images else ()
+    return tags_of_digest(_ecr(ctx).client, repository, digest, _registry_id(ctx))
 
 
 def live_image(ctx: Context) -> LiveImage:
     """The image the environment's ECS service(s) serve now, pinned by digest."""
-    from shipyard.adapters.aws import translate_errors
 
     target = ctx.config.target
     if target.kind == "local":
@@ -183,10 +150,10 @@ def live_image(ctx: Context) -> LiveImage:
             hint="promote between AWS environments, e.g. --from staging --to production",
         )
     names = [s.name for s in target.services]
-    ecs = ctx.aws.client("ecs")
-    with translate_errors(f"ecs:DescribeServices {target.cluster}"):
-        answer = ecs.describe_services(cluster=target.cluster, services=names)
-    found = {s["serviceName"]: s for s in answer.get("services", []) if s.get("status") == "ACTIVE"}
+    ecs = EcsInventory(ctx.aws)
+    described = ecs.services(target.cluster, names, cluster_may_be_missing=False)
+    answered = described[0] if described else []
+    found = {s["serviceName"]: s for s in answered if s.get("status") == "ACTIVE"}
     missing = [n for n in names if n not in found]
     if missing:
         raise UsageError(
@@ -197,16 +164,15 @@ def live_image(ctx: Context) -> LiveImage:
         )
     lives: list[LiveImage] = []
     for svc_cfg in target.services:
-        arn = _task_definition_of(found[svc_cfg.name])
-        with translate_errors(f"ecs:DescribeTaskDefinition {arn}"):
-            taskdef = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        arn = _serving_task_definition(svc_cfg.name, found[svc_cfg.name])
+        taskdef = ecs.task_definition(arn)
         container = svc_cfg.container or ctx.config.taskdef.container
         images = [c["image"] for c in taskdef["containerDefinitions"] if c["name"] == container]
         if not images:
             raise UsageError(
                 f"{arn} has no container {container!r}", hint="check taskdef.container"
             )
-        repository, tag, digest = split_image(images[0])
+        _, repository, tag, digest = parse_image_ref(images[0])
         if digest is None:
             if tag is None:
                 raise UsageError(f"{images[0]} names neither a tag nor a digest")
@@ -234,8 +200,6 @@ def live_image(ctx: Context) -> LiveImage:
 
 
 def release_tag_for(live: LiveImage, explicit: str | None) -> str:
-    from shipyard.versioning import docker_tag, parse
-
     if explicit:
         return docker_tag(parse(explicit, source="--version"))
     version = live.version
@@ -278,9 +242,6 @@ def check_provenance(from_ctx: Context, live: LiveImage, opts: PromoteOptions) -
     if opts.scan and opts.dry_run:
         checked.append("scan on the real run")
     elif opts.scan and from_ctx.config.registry.kind == "ecr":
-        from shipyard.errors import ScanFailed
-        from shipyard.operations import scan
-
         found = scan.run(from_ctx, scan.ScanOptions(digest=live.digest))
         if not found.passed:
             blocking = ", ".join(f.id for f in found.blocking) or "expired allowlist entries"
@@ -298,50 +259,17 @@ def check_provenance(from_ctx: Context, live: LiveImage, opts: PromoteOptions) -
 def add_release_tag(ctx: Context, repository: str, digest: str, tag: str) -> str:
     """Put `tag` on the manifest `digest` already has: no pull, no push, no rebuild.
     Returns 'added' or 'already there'; refuses to move a tag that names another image."""
-    import botocore.exceptions as bx
-
-    from shipyard.adapters.aws import client_error, translate_errors
-
     ecr = _ecr(ctx).client
     reg = _registry_id(ctx)
-    try:
-        current = ecr.describe_images(
-            repositoryName=repository, imageIds=[{"imageTag": tag}], **reg
-        )["imageDetails"]
-    except bx.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ImageNotFoundException":
-            raise client_error(f"ecr:DescribeImages {repository}:{tag}", exc) from None
-        current = []
-    if current:
-        if current[0]["imageDigest"] == digest:
-            return "already there"
+    current = digest_of_tag(ecr, repository, tag, reg)
+    if current == digest:
+        return "already there"
+    if current is not None:
         raise UsageError(
-            f"{repository}:{tag} already names {current[0]['imageDigest'][:19]}, not {digest[:19]}",
+            f"{repository}:{tag} already names {current[:19]}, not {digest[:19]}",
             hint="this version was released from another image; promote with a new --version",
         )
-    with translate_errors(f"ecr:BatchGetImage {repository}@{digest[:19]}"):
-        got = ecr.batch_get_image(
-            repositoryName=repository,
-            imageIds=[{"imageDigest": digest}],
-            acceptedMediaTypes=ACCEPTED_MANIFESTS,
-            **reg,
-        )
-    if not got.get("images"):
-        reason = (got.get("failures") or [{}])[0].get("failureReason", "not found")
-        raise AwsError(f"ecr:BatchGetImage {repository}@{digest[:19]}: {reason}")
-    image = got["images"][0]
-    extra = {}
-    if image.get("imageManifestMediaType"):
-        extra["imageManifestMediaType"] = image["imageManifestMediaType"]
-    with translate_errors(f"ecr:PutImage {repository}:{tag}"):
-        ecr.put_image(
-            repositoryName=repository,
-            imageManifest=image["imageManifest"],
-            imageTag=tag,
-            imageDigest=digest,
-            **extra,
-            **reg,
-        )
+    put_tag(ecr, repository, digest, tag, reg)
     return "added"
 
 
@@ -436,8 +364,6 @@ def _deploy(
     target_factory: Callable[[Context], Target] | None,
 ) -> None:
     """The rollout: lock, deploy, verify gate and undo are the engine's."""
-    from shipyard.rollout import api
-    from shipyard.targets.base import DeployOptions
 
     message = f"promote {artifact.version} from {opts.source}"
     target = target_factory(ctx) if target_factory else None

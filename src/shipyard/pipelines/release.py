@@ -19,11 +19,27 @@ from typing import Any, Literal
 
 from shipyard import interrupts
 from shipyard.context import Context
-from shipyard.errors import Interrupted, RolledBack, ShipyardError
+from shipyard.errors import ConfigError, Interrupted, RolledBack, ShipyardError
+from shipyard.history import current_actor
+from shipyard.images import repository_name
+from shipyard.locking import get_lock
+from shipyard.operations import build, push, tag
+from shipyard.operations.build import BuildOptions
+from shipyard.operations.build import run as build_run
+from shipyard.operations.push import PushOptions, move_tags
+from shipyard.operations.push import run as push_run
+from shipyard.operations.tag import TagOptions, target_refs
+from shipyard.operations.tag import run as tag_run
+from shipyard.operations.version import VersionOptions
+from shipyard.operations.version import run as version_run
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
 from shipyard.preflight import check_environment, checked_first
+from shipyard.rollout import api
+from shipyard.rollout.lock import holding
+from shipyard.targets import get_target
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult, VerifyResult
+from shipyard.versioning import docker_tag, parse
 
 ReleaseOutcome = Literal["succeeded", "failed", "rolled_back", "interrupted", "planned"]
 CORE_STEPS = ("version", "build", "tag", "push", "deploy", "verify", "move tags")
@@ -131,8 +147,6 @@ def _order(opts: ReleaseOptions) -> list[str]:
 
 
 def _actor(ctx: Context, opts: ReleaseOptions) -> str:
-    from shipyard.history import current_actor
-
     return opts.actor or current_actor(ctx.environ)
 
 
@@ -140,9 +154,6 @@ def _actor(ctx: Context, opts: ReleaseOptions) -> str:
 def _version(
     ctx: Context, opts: ReleaseOptions, state: ReleaseState, *, dry_run: bool = False
 ) -> str:
-    from shipyard.operations.version import VersionOptions
-    from shipyard.operations.version import run as version_run
-
     result = version_run(
         ctx, VersionOptions(bump=opts.bump, set_to=opts.set_version, dry_run=dry_run)
     )
@@ -158,9 +169,6 @@ def pushed_build(ctx: Context, version: str) -> str | None:
     commit (its version tag and its commit tag name the same manifest) and the build context
     has no uncommitted change. Releasing it again needs no build: CI's build job pushed it,
     the deploy job reuses it, and what was scanned is what is deployed."""
-    from shipyard.errors import ShipyardError
-    from shipyard.operations.tag import TagOptions, target_refs
-    from shipyard.versioning import docker_tag, parse
 
     if ctx.git.has_changes_in(ctx.config.image.context):
         return None
@@ -186,7 +194,6 @@ def pushed_build(ctx: Context, version: str) -> str | None:
 
 def _failed_here(ctx: Context) -> set[str]:
     """Digests whose rollouts in this environment failed and never succeeded."""
-    from shipyard.targets import get_target
 
     try:
         history = get_target(ctx).status().history
@@ -198,10 +205,6 @@ def _failed_here(ctx: Context) -> set[str]:
 
 
 def _build(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
-    from shipyard.images import repository_name
-    from shipyard.operations.build import BuildOptions
-    from shipyard.operations.build import run as build_run
-
     if not (opts.rebuild or opts.build_args) and state.version:
         digest = pushed_build(ctx, state.version)
         if digest:
@@ -219,17 +222,11 @@ def _build(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
 
 
 def _tag(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
-    from shipyard.operations.tag import TagOptions
-    from shipyard.operations.tag import run as tag_run
-
     result = tag_run(ctx, TagOptions(version=state.version))
     return ", ".join(r.rsplit(":", 1)[1] for r in result.refs)
 
 
 def _push(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
-    from shipyard.operations.push import PushOptions
-    from shipyard.operations.push import run as push_run
-
     result = push_run(ctx, PushOptions(version=state.version, moving=False))
     state.image = result.pinned
     state.digest = result.digest
@@ -238,7 +235,6 @@ def _push(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
 
 def _move_tags(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
     """Moving tags follow a release only once it succeeded."""
-    from shipyard.operations.push import move_tags
 
     try:
         moved = move_tags(ctx, state.version)
@@ -249,8 +245,6 @@ def _move_tags(ctx: Context, _opts: ReleaseOptions, state: ReleaseState) -> str:
 
 
 def _deploy(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
-    from shipyard.rollout import api
-
     if not (state.version and state.image and state.digest):
         raise RuntimeError("deploy needs the pushed image; push did not run")
     artifact = Artifact(
@@ -273,8 +267,6 @@ def _deploy(ctx: Context, opts: ReleaseOptions, state: ReleaseState) -> str:
 def verify_url(ctx: Context, state: ReleaseState) -> str:
     url = (state.deploy.url if state.deploy else None) or ctx.config.verify.url
     if not url:
-        from shipyard.errors import ConfigError
-
         raise ConfigError(
             f"no URL to verify {ctx.environment} at",
             hint="set verify.url in the environment's file",
@@ -302,10 +294,6 @@ _STEPS: dict[str, Callable[[Context, ReleaseOptions, ReleaseState], str]] = {
 
 # -- plan and run -----------------------------------------------------------------------------
 def plan(ctx: Context, opts: ReleaseOptions) -> Plan:
-    from shipyard.images import repository_name
-    from shipyard.operations import build, push, tag
-    from shipyard.rollout import api
-
     check_environment(ctx)
     state = ReleaseState()
     p = Plan(f"release to {ctx.environment}")
@@ -356,8 +344,6 @@ def plan(ctx: Context, opts: ReleaseOptions) -> Plan:
 def run(ctx: Context, opts: ReleaseOptions) -> ReleaseResult:
     """Run the release. Never raises for a failed step: the error is in result.error, so the
     caller can print the table (or JSON) first and exit with the error's code after."""
-    from shipyard.locking import get_lock
-    from shipyard.rollout.lock import holding
 
     if opts.dry_run:
         return ReleaseResult(

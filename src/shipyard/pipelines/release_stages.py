@@ -12,8 +12,12 @@ every environment with notify configured: start after version, and success / fai
 from __future__ import annotations
 
 from shipyard.context import Context
-from shipyard.pipelines.release import ExtraStep, ReleaseResult, ReleaseState
+from shipyard.errors import ShipyardError
+from shipyard.notify import NotifyInfo, notify
+from shipyard.operations import ecr_cleanup, scan
+from shipyard.pipelines.release import ExtraStep, ReleaseResult, ReleaseState, verify_url
 from shipyard.plan import Plan
+from shipyard.rollout import loadcheck
 
 
 def standard_steps(ctx: Context) -> tuple[ExtraStep, ...]:
@@ -35,8 +39,6 @@ def _notifying(ctx: Context) -> bool:
 
 
 def _announce(ctx: Context, state: ReleaseState) -> str:
-    from shipyard.notify import NotifyInfo, notify
-
     sent = notify(ctx, "start", NotifyInfo(version=state.version or "?"))
     return f"start sent to {', '.join(sent)}" if sent else "start: no channel accepted it"
 
@@ -51,8 +53,6 @@ def _announce_plan(ctx: Context, _state: ReleaseState) -> Plan:
 def notify_finish(ctx: Context, result: ReleaseResult) -> None:
     if not _notifying(ctx):
         return
-    from shipyard.errors import ShipyardError
-    from shipyard.notify import NotifyInfo, notify
 
     event = {"succeeded": "success", "rolled_back": "rollback"}.get(result.outcome, "failure")
     reason = ""
@@ -77,8 +77,6 @@ def notify_finish(ctx: Context, result: ReleaseResult) -> None:
 
 
 def _scan(ctx: Context, state: ReleaseState) -> str:
-    from shipyard.operations import scan
-
     result = scan.run(ctx, scan.ScanOptions(version=state.version))
     if not result.passed:
         scan.show(result, ctx.console)
@@ -88,15 +86,10 @@ def _scan(ctx: Context, state: ReleaseState) -> str:
 
 
 def _scan_plan(ctx: Context, state: ReleaseState) -> Plan:
-    from shipyard.operations import scan
-
     return scan.plan(ctx, scan.ScanOptions(version=state.version))
 
 
 def _cleanup(ctx: Context, _state: ReleaseState) -> str:
-    from shipyard.errors import ShipyardError
-    from shipyard.operations import ecr_cleanup
-
     try:
         result = ecr_cleanup.run(ctx, ecr_cleanup.EcrCleanupOptions())
         ecr_cleanup.show(result, ctx.console)
@@ -119,9 +112,8 @@ def _cleanup_plan(ctx: Context, _state: ReleaseState) -> Plan:
 def _loadtest_can_run(ctx: Context) -> None:
     """Refuse the release at once (exit 2) when the load check could not run: found only
     after the traffic moved, it would roll back a release nothing was wrong with."""
-    from shipyard.operations import loadtest
 
-    loadtest.preflight(ctx)
+    loadcheck.preflight(ctx)
 
 
 def _loadtest(_ctx: Context, state: ReleaseState) -> str:
@@ -132,8 +124,5 @@ def _loadtest(_ctx: Context, state: ReleaseState) -> str:
 
 
 def _loadtest_plan(ctx: Context, state: ReleaseState) -> Plan:
-    from shipyard.operations import loadtest
-    from shipyard.pipelines.release import verify_url
-
     where = "in the verify gate after the shift: a crossed threshold rolls back"
-    return loadtest.plan(ctx, loadtest.LoadOptions(verify_url(ctx, state)), where=where)
+    return loadcheck.plan(ctx, loadcheck.LoadOptions(verify_url(ctx, state)), where=where)

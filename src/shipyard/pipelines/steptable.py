@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from shipyard.console import Console, format_seconds
+from shipyard.errors import ShipyardError
+from shipyard.secrets import redact
 
 StepOutcome = Literal["ok", "failed", "skipped", "not run", "interrupted"]
 
@@ -62,9 +64,6 @@ class StepLog:
             )
             raise
         except BaseException as exc:
-            from shipyard.errors import ShipyardError
-            from shipyard.secrets import redact
-
             reason = exc.one_line() if isinstance(exc, ShipyardError) else redact(str(exc))
             self.records.append(
                 StepRecord(name, "failed", time.monotonic() - begun, reason or type(exc).__name__)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.rollout.engine import Rollout
 from shipyard.rollout.model import UNDER_WAY, Kind, Request, Serving, Target
+from shipyard.targets import get_target
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult
 
 if TYPE_CHECKING:
@@ -18,8 +19,6 @@ Chooser = Callable[[Serving], Artifact]
 
 
 def _target(ctx: Context, target: Target | None) -> Target:
-    from shipyard.targets import get_target
-
     return target or get_target(ctx)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from shipyard import interrupts
 from shipyard.adapters.http import HttpAnswer, get
@@ -28,11 +28,21 @@ from shipyard.errors import (
     Superseded,
     VerifyFailed,
 )
-from shipyard.operations import verify as verify_op
+from shipyard.notify import NotifyInfo, notify
+from shipyard.rollout import checks as verify_op
 from shipyard.rollout import faults
 from shipyard.rollout.gate import Gate, load_check
 from shipyard.rollout.lock import holding
-from shipyard.rollout.model import PHASES, Attempt, Outcome, Phase, Phases, Request, Serving
+from shipyard.rollout.model import (
+    PHASES,
+    Attempt,
+    Outcome,
+    Phase,
+    Phases,
+    Request,
+    Serving,
+)
+from shipyard.rollout.model import serving_dict as serving_dict  # `inv status --json` shows it
 from shipyard.targets.base import DeployResult
 
 if TYPE_CHECKING:
@@ -285,7 +295,6 @@ class Rollout:
     ) -> None:
         if not request.notify or not self.ctx.config.notify.enabled:
             return
-        from shipyard.notify import NotifyInfo, notify
 
         info = NotifyInfo(
             version=attempt.artifact.version,
@@ -298,17 +307,6 @@ class Rollout:
             url=self.phases.public_url,
         )
         notify(self.ctx, event, info)  # type: ignore[arg-type]
-
-
-def serving_dict(serving: Serving) -> dict[str, Any]:
-    return {
-        "known": serving.known,
-        "release_id": serving.release_id,
-        "version": serving.version,
-        "digest": serving.digest,
-        "detail": serving.detail,
-        "continuing": serving.continuing,
-    }
 
 
 def _classify(exc: BaseException, attempt: Attempt, after: Serving) -> Outcome:

@@ -1,7 +1,7 @@
 """The verify gate of a rollout, in its two tempers.
 
 Before traffic moves, a new release may still be warming up: each check retries with backoff
-(operations/verify.py). Once traffic has moved, every failed request is a user's: the checks run
+(rollout/checks.py). Once traffic has moved, every failed request is a user's: the checks run
 concurrently, once each (past any configured warm-up), and the first failure ends the gate so
 the engine can switch back at once. With [loadtest].after_deploy, a k6 load check follows
 the live checks (load_check): it is part of the same gate, so a crossed threshold is undone by
@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.http import HttpAnswer, get
 from shipyard.config.model import HttpCheck, VerifyConfig
-from shipyard.operations.verify import judge
+from shipyard.rollout import loadcheck
+from shipyard.rollout.checks import judge
 from shipyard.targets.base import CheckResult, VerifyResult
 
 if TYPE_CHECKING:
@@ -77,11 +78,9 @@ class Gate:
 
 def load_check(ctx: Context, url: str, details: dict[str, Any]) -> None:
     """The gate's last part, once the live checks passed: with [loadtest].after_deploy, the k6
-    load check (operations/loadtest.py) against the shifted traffic. A crossed threshold raises
+    load check (rollout/loadcheck.py) against the shifted traffic. A crossed threshold raises
     a VerifyFailed, so the engine undoes the shift exactly as for a failed check, while the
     previous release still runs; what k6 measured goes into the rollout's details."""
     if not ctx.config.loadtest.after_deploy:
         return
-    from shipyard.operations import loadtest
-
-    details["loadtest"] = loadtest.gate(ctx, url).brief()
+    details["loadtest"] = loadcheck.gate(ctx, url).brief()

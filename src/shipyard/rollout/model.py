@@ -163,3 +163,14 @@ class Target(Phases, Protocol):
 
     def status(self) -> StatusReport:
         """What is observed to serve, the records, and any mismatch between them."""
+
+
+def serving_dict(serving: Serving) -> dict[str, Any]:
+    return {
+        "known": serving.known,
+        "release_id": serving.release_id,
+        "version": serving.version,
+        "digest": serving.digest,
+        "detail": serving.detail,
+        "continuing": serving.continuing,
+    }

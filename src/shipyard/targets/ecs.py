@@ -31,13 +31,15 @@ from shipyard.errors import (
     Superseded,
     VerifyFailed,
 )
+from shipyard.locking import get_lock
 from shipyard.plan import Plan
 from shipyard.rollout.model import Attempt, Mark, Outcome, Serving
 from shipyard.targets import ecs_settle
 from shipyard.targets.base import Artifact, StatusReport
 from shipyard.targets.ecs_base import CONTAINER_DEFAULTS, EcsBase, without_defaults
 from shipyard.targets.ecs_records import OUTCOME, VERSION
-from shipyard.targets.ecs_watch import Move, View, Watched, primary_deployment, rolling_view
+from shipyard.targets.ecs_serving import serving_view
+from shipyard.targets.ecs_watch import Move, View, Watched, primary_deployment
 
 if TYPE_CHECKING:
     from shipyard.locking import Lock
@@ -52,12 +54,10 @@ class EcsTarget(EcsBase):
 
     # -- observing -------------------------------------------------------------------------
     def lock(self) -> Lock:
-        from shipyard.locking import get_lock
-
         return get_lock(self.ctx)
 
     def view(self, name: str, svc: Mapping[str, Any]) -> View:
-        return rolling_view(name, svc)
+        return serving_view(name, svc)
 
     def serving_of(self, svc: Mapping[str, Any]) -> str | None:
         return self.view(str(svc.get("serviceName", "")), svc).serving

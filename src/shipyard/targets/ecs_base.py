@@ -16,6 +16,7 @@ from shipyard.targets.base import Artifact
 from shipyard.targets.ecs_records import TAG, Records, tag_safe
 from shipyard.targets.ecs_watch import Follower
 from shipyard.taskdef import Rendered, render
+from shipyard.taskdef import diff as field_diff
 
 if TYPE_CHECKING:
     from shipyard.context import Context
@@ -160,7 +161,6 @@ class EcsBase:
     def diff(self, image: str, version: str) -> list[tuple[str, str, list[tuple[str, Any, Any]]]]:
         """(service, live revision, changes) of each service: the live task definition
         against what a deploy of `image` would register."""
-        from shipyard.taskdef import diff as field_diff
 
         services = self.ecs.describe_services(self.cfg.cluster, self.names)
         result = []

@@ -31,38 +31,13 @@ from shipyard.plan import Plan
 from shipyard.rollout.model import Attempt, Serving
 from shipyard.targets.ecs import EcsTarget
 from shipyard.targets.ecs_records import UNSETTLED
-from shipyard.targets.ecs_watch import Move, View, Watched
+from shipyard.targets.ecs_watch import Move, Watched
 from shipyard.taskdef import substitute
 
 if TYPE_CHECKING:
     from shipyard.context import Context
 
 FINAL = ("Succeeded", "Failed", "Stopped")
-
-
-def taskset_view(name: str, svc: Mapping[str, Any]) -> View:
-    sets = list(svc.get("taskSets", []))
-    if not sets:  # no task sets reported: the service's own field is all there is
-        arn = svc.get("taskDefinition")
-        return View(name, True, str(arn) if arn else None, f"{name}: {short_arn(arn)}")
-    shown = ", ".join(
-        f"{s.get('status')} {short_arn(s.get('taskDefinition'))} {s.get('stabilityStatus', '-')}"
-        for s in sets
-    )
-    primary = next((s for s in sets if s.get("status") == "PRIMARY"), None)
-    if primary is None:
-        return View(name, False, None, f"{name}: no PRIMARY task set ({shown})")
-    continuing, busy, target = "", None, None
-    if len(sets) > 1:
-        newest = max(sets, key=lambda s: str(s.get("createdAt") or ""))
-        busy = str(newest.get("externalId") or newest.get("id"))
-        target = str(newest.get("taskDefinition"))
-        continuing = (
-            f"CodeDeploy deployment {busy} of {name} continues "
-            f"({short_arn(target)} {newest.get('status')}, {newest.get('stabilityStatus', '?')})"
-        )
-    arn = str(primary.get("taskDefinition"))
-    return View(name, True, arn, f"{name}: {shown}", continuing, busy, target)
 
 
 class EcsBlueGreenTarget(EcsTarget):
@@ -84,9 +59,6 @@ class EcsBlueGreenTarget(EcsTarget):
 
     def group_of(self, service: EcsServiceConfig) -> str:
         return service.deployment_group or self.bg.codedeploy.deployment_group
-
-    def view(self, name: str, svc: Mapping[str, Any]) -> View:
-        return taskset_view(name, svc)
 
     # -- AppSpec ---------------------------------------------------------------------------
     def _template(self, service: EcsServiceConfig) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.ecs import family_of, revision_of, short_arn
 from shipyard.errors import AwsError, ConfigError, DeployFailed, StateUnknown
-from shipyard.rollout.model import UNDER_WAY, Attempt, Outcome, Serving
+from shipyard.rollout.model import UNDER_WAY, Attempt, Outcome, Serving, serving_dict
 from shipyard.targets.base import Artifact, StatusReport
 from shipyard.targets.ecs_records import (
     DEPLOYED_AT,
@@ -180,8 +180,6 @@ def _followed(t: EcsTarget, m: Move, watched: Watched | None) -> list[str]:
 
 # -- status ----------------------------------------------------------------------------------
 def status(t: EcsTarget) -> StatusReport:
-    from shipyard.rollout.engine import serving_dict
-
     try:
         services = t.ecs.describe_services(t.cfg.cluster, t.names)
     except ConfigError:

@@ -42,8 +42,9 @@ from shipyard.secrets import Secret
 from shipyard.targets.base import Artifact, StatusReport
 from shipyard.targets.local_plan import local_plan
 from shipyard.targets.local_runtime import Runtime, Started, generated_secret
-from shipyard.targets.local_spec import ContainerSpec, LocalTask, to_local
 from shipyard.targets.local_truth import LocalTruth
+from shipyard.taskdef import content_hash, render
+from shipyard.taskdef_local import ContainerSpec, LocalTask, to_local
 
 if TYPE_CHECKING:
     from shipyard.context import Context
@@ -143,7 +144,6 @@ class LocalTarget:
 
     def rendered(self, image: str | None) -> Rendered:
         """base + the environment's overlay when present, placeholders filled, `image` set."""
-        from shipyard.taskdef import render
 
         tcfg = self.ctx.config.taskdef
         aws = self.ctx.config.aws
@@ -316,8 +316,6 @@ class LocalTarget:
         return Upstream(serving.release_id, "127.0.0.1", int(port))
 
     def _release(self, attempt: Attempt) -> Release:
-        from shipyard.taskdef import content_hash
-
         artifact = attempt.artifact
         return Release(
             release_id=attempt.release_id,

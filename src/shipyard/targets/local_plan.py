@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipyard.plan import Plan
-from shipyard.targets.local_spec import ContainerSpec, LocalTask
+from shipyard.taskdef_local import ContainerSpec, LocalTask
 
 if TYPE_CHECKING:
     from shipyard.targets.local import LocalTarget
@@ -61,8 +61,7 @@ def local_plan(
     )
     p.add("verify new", "configured checks against the new containers' published port")
     proxy = target.proxy
-    reload = ["nginx", "-p", str(proxy.prefix), "-c", str(proxy.conf), "-s", "reload"]
-    p.add("shift", f"nginx {proxy.url} -> new release", reload)
+    p.add("shift", f"nginx {proxy.url} -> new release", proxy.reload_command())
     p.add("verify", f"configured checks through {target.public_url}, concurrently, once each")
     p.add(
         "bake", f"{cfg.bake_seconds:g}s watching the new containers; the old release keeps running"

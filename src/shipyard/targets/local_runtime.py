@@ -19,7 +19,7 @@ from shipyard.console import Console
 from shipyard.errors import DeployFailed, ShipyardError
 from shipyard.rollout import faults
 from shipyard.secrets import Secret, redact
-from shipyard.targets.local_spec import ContainerSpec, LocalTask
+from shipyard.taskdef_local import ContainerSpec, LocalTask
 
 POLL_SECONDS = 0.1
 LOG_LINES = 20

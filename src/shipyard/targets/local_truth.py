@@ -25,8 +25,7 @@ from shipyard.adapters.containers import (
 from shipyard.adapters.nginx import NO_RELEASE, Upstream
 from shipyard.errors import DeployFailed, ShipyardError, UsageError
 from shipyard.history import UNFINISHED, HistoryState, HistoryUnreadable, Release, now_iso
-from shipyard.rollout.engine import serving_dict
-from shipyard.rollout.model import Serving
+from shipyard.rollout.model import Serving, serving_dict
 from shipyard.targets.base import Artifact, StatusReport
 from shipyard.targets.local_runtime import Started
 
