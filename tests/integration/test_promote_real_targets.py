@@ -1,7 +1,7 @@
 """`inv promote`'s verify-then-rollback with the real ECS target on moto server (issue 13: "the
 promote and release tests run the real targets"; item 14).
 
-test_cicd_promote.py checks the pipeline's own contract with an in-memory target. Here the
+test_promote.py checks the pipeline's own contract with an in-memory target. Here the
 pipeline picks its target itself, as `inv promote` does: production (made a rolling ECS
 environment in this throwaway project: the CodeDeploy switch is tested in
 test_ecs_rollout_bluegreen.py) deploys the staging digest on moto, with the roll-forward shim
@@ -25,7 +25,7 @@ from shipyard.errors import RolledBack
 from shipyard.pipelines.promote import PromoteOptions, PromoteResult, run
 from shipyard.targets.ecs import EcsTarget
 from tests.conftest import MotoServer, Project
-from tests.integration.test_cicd_promote import (
+from tests.integration.test_promote import (
     REGION,
     RELEASE,
     SERVER,
@@ -124,7 +124,7 @@ def production_on(project: Project, aws: MotoServer) -> str:
 
 
 def _manifest(version: str) -> dict[str, Any]:
-    from tests.integration.test_cicd_promote import MANIFEST
+    from tests.integration.test_promote import MANIFEST
 
     config = {**MANIFEST["config"], "size": 1000 + len(version), "digest": "sha256:" + "4" * 64}
     return {**MANIFEST, "config": config}

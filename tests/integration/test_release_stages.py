@@ -11,9 +11,9 @@ from shipyard.pipelines.release import CORE_STEPS, ReleaseOptions, ReleaseState,
 from shipyard.pipelines.release_stages import _cleanup, _scan, standard_steps
 from tests.conftest import MotoServer, Project
 from tests.integration.ecr_helpers import Captured, ecr_context, put
-from tests.integration.test_cicd_notify import FakeSlack, slack_server  # noqa: F401
 from tests.integration.test_ecr_scan import finding, inject
 from tests.integration.test_local_release import Local, local  # noqa: F401
+from tests.integration.test_notify import FakeSlack, slack_server  # noqa: F401
 from tests.support.aws_faults import DeniedFor
 
 
