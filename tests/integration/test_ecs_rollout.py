@@ -379,8 +379,10 @@ def test_wait_that_runs_out_of_time_is_unknown_exit_3(
             wait(ctx, clock, "ecs-svc/new")
         stubs.done()
     assert err.value.exit_code == 3
-    assert "still IN_PROGRESS" in err.value.message
-    assert f"--cluster {CLUSTER}" in (err.value.hint or "")
+    assert err.value.message.startswith(
+        "gamepulse-staging: deployment ecs-svc/new still IN_PROGRESS after 10"
+    )
+    assert f"--cluster {CLUSTER} --services gamepulse-staging;" in (err.value.hint or "")
 
 
 def test_wait_for_a_deployment_no_service_lists_fails(

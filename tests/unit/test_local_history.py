@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 import shipyard
-from shipyard.history import History, HistoryState, HistoryUnreadable, Release
+from shipyard.history import History, HistoryState, HistoryUnreadable, Release, new_release_id
 from tests.support.hypothesis_policy import PROPERTY
 
 
@@ -340,3 +342,39 @@ def test_kill_9_between_writing_and_renaming_leaves_one_whole_history(
         assert json.loads(history.path.read_text())["releases"][1]["details"]["pad"] == "x" * 9000
     history.begin(_release(3))  # the next writer goes on from what is there
     assert [r.release_id for r in history.read().releases] == [*ids, "r0003"]
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A host clock set to a zone 9 hours east of UTC, where local and UTC stamps differ."""
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _within_a_minute_of_utc_now(stamp: str, fmt: str) -> bool:
+    seen = dt.datetime.strptime(stamp, fmt).replace(tzinfo=dt.UTC)
+    return abs((dt.datetime.now(dt.UTC) - seen).total_seconds()) < 60
+
+
+def test_finish_stamps_the_record_in_utc(tmp_path: Path, far_from_utc: None) -> None:
+    history = History(tmp_path, "local")
+    history.begin(_release(1, outcome="in_progress"))
+    finished = history.finish("r0001", "succeeded")
+    stamp = dt.datetime.fromisoformat(finished.finished_at or "")
+    assert stamp.utcoffset() == dt.timedelta(0)
+    assert abs((dt.datetime.now(dt.UTC) - stamp).total_seconds()) < 60
+
+
+def test_release_ids_and_set_aside_names_use_utc_whatever_the_host_zone(
+    tmp_path: Path, far_from_utc: None
+) -> None:
+    release_id = new_release_id()
+    assert _within_a_minute_of_utc_now(release_id[1:15], "%Y%m%d%H%M%S"), release_id
+    history = History(tmp_path, "local")
+    history.path.write_text("{ torn")
+    aside = history.set_aside()
+    assert aside is not None
+    assert _within_a_minute_of_utc_now(aside.name.rsplit("-", 1)[1], "%Y%m%dT%H%M%S")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from shipyard.errors import LockHeld
+from shipyard.locking import Freed, LockInfo
 from shipyard.locking.local import FileLock
 
 HOLD = """
@@ -104,3 +108,90 @@ def test_force_release_frees_a_lock_held_by_a_live_process(tmp_path: Path) -> No
         proc.kill()
         proc.wait()
     assert FileLock(path, environment="local").force_release() is None
+
+
+def _leftover_of(path: Path, run: str) -> None:
+    """What a holder killed mid-deploy leaves: its description, with no flock on the file."""
+    path.write_text(
+        json.dumps({"owner": "ci@host:1", "since": 1.0, "message": "killed", "run": run})
+    )
+
+
+@pytest.mark.parametrize(
+    ("left_by", "force", "cleared"),
+    [
+        ("this-run", False, True),
+        ("other-run", False, False),
+        ("other-run", True, True),
+    ],
+)
+def test_free_clears_a_dead_holders_leftover_only_when_it_was_this_runs_or_forced(
+    tmp_path: Path, left_by: str, force: bool, cleared: bool
+) -> None:
+    path = tmp_path / "deploy.lock"
+    _leftover_of(path, left_by)
+    lock = FileLock(path, environment="local", run="this-run")
+    assert lock.free(force=force) == Freed()
+    assert path.exists() is not cleared
+    assert (lock.leftover() is None) is cleared
+
+
+def test_free_with_no_lock_file_frees_nothing(tmp_path: Path) -> None:
+    lock = FileLock(tmp_path / "deploy.lock", environment="local", run="this-run")
+    assert lock.free(force=True) == Freed()
+    assert lock.free() == Freed()
+
+
+def test_free_frees_this_runs_live_lock_and_keeps_another_runs(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.lock"
+    holder = FileLock(path, environment="local", run="this-run")
+    held = holder.acquire("deploy 1.2.3")
+    other = FileLock(path, environment="local", run="other-run")
+    assert other.free() == Freed(kept=held)
+    assert other.status() == held
+    assert FileLock(path, environment="local", run="this-run").free() == Freed(freed=held)
+    assert not path.exists()
+    holder.release()
+
+
+def test_force_release_frees_another_runs_live_lock(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.lock"
+    holder = FileLock(path, environment="local", run="other-run")
+    held = holder.acquire("deploy 1.2.3")
+    assert FileLock(path, environment="local", run="this-run").force_release() == held
+    assert FileLock(path, environment="local").status() is None
+    holder.release()
+
+
+def test_free_exactly_frees_only_the_acquisition_it_was_given(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.lock"
+    lock = FileLock(path, environment="local")
+    assert lock.free_exactly(LockInfo(owner="x", since=1.0, message="", token="abc")) is False
+    holder = FileLock(path, environment="local")
+    held = holder.acquire("deploy 1.2.3")
+    freer = FileLock(path, environment="local")
+    assert freer.free_exactly(replace(held, token="another-acquisition")) is False
+    assert freer.free_exactly(replace(held, token="")) is False
+    assert freer.status() == held
+    assert freer.free_exactly(held) is True
+    assert freer.status() is None
+    assert not path.exists()
+    holder.release()
+
+
+def test_a_live_holder_whose_description_is_unreadable_is_reported_as_unknown(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "deploy.lock"
+    path.write_text("not a description")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        before = time.time()
+        held = FileLock(path, environment="local").status()
+        assert held is not None
+        assert (held.owner, held.message) == ("unknown", "")
+        assert before <= held.since <= time.time()
+    finally:
+        os.close(fd)
+    assert FileLock(path, environment="local").status() is None
