@@ -25,6 +25,7 @@ from shipyard.errors import VerifyFailed
 from shipyard.rollout import api
 from shipyard.rollout import checks as verify
 from shipyard.rollout.checks import VerifyOptions
+from shipyard.rollout.gate import Gate
 from shipyard.rollout.model import Attempt
 from shipyard.targets.base import CheckResult, DeployOptions
 from tests.conftest import free_port
@@ -309,3 +310,59 @@ def test_a_release_passing_its_direct_check_goes_on_to_the_shift(
     assert result.outcome == "succeeded"
     assert "shift" in target.log
     assert script.seen[:3] == ["/health/", "/health/", "/version"]
+
+
+# -- the gate once traffic has moved (rollout/gate.py) ------------------------------------------
+
+SERVING = "0.4.0"
+
+
+def _serving_app(script: Script) -> None:
+    script.answers.update({"/health": [(200, "ok\n")], "/version": [(200, f"{SERVING}\n")]})
+
+
+def _gate(warmup: float = 30.0) -> Gate:
+    checks = [
+        HttpCheck(path="/health", contains="ok"),
+        HttpCheck(path="/version", contains="{version}"),
+    ]
+    return Gate(VerifyConfig(checks=checks, warmup_seconds=warmup, timeout_seconds=2.0))
+
+
+def test_probe_passes_the_release_that_serves(server: tuple[str, Script]) -> None:
+    url, script = server
+    _serving_app(script)
+    assert _gate().probe(url, SERVING) is None
+
+
+def test_probe_names_a_release_serving_another_version(server: tuple[str, Script]) -> None:
+    url, script = server
+    _serving_app(script)
+    failure = _gate().probe(url, "0.5.0")
+    assert failure is not None
+    assert failure.startswith(f"/version on {url}/version: body '{SERVING}' lacks '0.5.0'")
+
+
+def test_probe_checks_each_path_once_without_the_configured_warm_up(
+    server: tuple[str, Script],
+) -> None:
+    """A probe after the shift must answer now: a configured warm-up (30 s here) would retry a
+    failing check for half a minute while users get the failing release."""
+    url, script = server
+    _serving_app(script)
+    assert _gate(warmup=30.0).probe(url, "0.5.0") is not None
+    assert sorted(script.seen) == ["/health", "/version"]
+
+
+def test_gate_live_with_a_warm_up_retries_until_it_runs_out(server: tuple[str, Script]) -> None:
+    url, script = server
+    _serving_app(script)
+    clock = Clock()
+    gate = Gate(
+        VerifyConfig(checks=[HttpCheck(path="/version", contains="{version}")], warmup_seconds=1.0),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    result = gate.live(url, "0.5.0")
+    assert not result.checks[0].ok
+    assert result.checks[0].attempts == len(clock.pauses) + 1 > 1
