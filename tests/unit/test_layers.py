@@ -250,29 +250,11 @@ def _is_aws_library(name: str | None) -> bool:
     return bool(name) and str(name).split(".")[0] in {"boto3", "botocore"}
 
 
-# Modules that still call AWS themselves: each is to move its calls into adapters/, and the
-# list only shrinks (a module that no longer calls AWS fails the second test below).
-NOT_YET_IN_ADAPTERS = {
-    "shipyard.operations.setup_cicd",
-    "shipyard.locking.dynamodb",
-}
-
-
 @pytest.mark.parametrize(
-    "module",
-    [
-        m
-        for m in MODULES
-        if layer_of(m) != layer_of("shipyard.adapters") and m not in NOT_YET_IN_ADAPTERS
-    ],
+    "module", [m for m in MODULES if layer_of(m) != layer_of("shipyard.adapters")]
 )
 def test_aws_calls_live_in_adapters(module: str) -> None:
     assert _aws_calls(MODULES[module]) == []
-
-
-@pytest.mark.parametrize("module", sorted(NOT_YET_IN_ADAPTERS))
-def test_the_list_of_modules_not_yet_moved_is_not_stale(module: str) -> None:
-    assert _aws_calls(MODULES[module]) != [], f"{module} calls no AWS: drop it from the list"
 
 
 def test_the_aws_rule_sees_clients_paginators_and_imports(tmp_path: Path) -> None:

@@ -17,14 +17,14 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shipyard.adapters.aws import translate_errors
+from shipyard.adapters.lock_table import KEY, LockTable, MissingTable
 from shipyard.errors import AwsError, LockHeld
 from shipyard.locking.base import Freed, LockInfo, default_owner, run_identity
 
 if TYPE_CHECKING:
     from shipyard.adapters.aws import AwsClients
 
-KEY = "lock_id"
+__all__ = ["KEY", "DynamoDbLock"]
 
 
 def _describe_holder(info: LockInfo, now: float) -> str:
@@ -59,11 +59,8 @@ class DynamoDbLock:
         self.sleep = sleep
         self.poll_seconds = poll_seconds
         self.create_table = create_table
+        self._table = LockTable(aws, table)
         self._token: str | None = None
-
-    @property
-    def _client(self) -> Any:
-        return self.aws.client("dynamodb")
 
     # -- protocol ------------------------------------------------------------------------
     def acquire(self, message: str, *, wait: float = 0.0) -> LockInfo:
@@ -88,40 +85,16 @@ class DynamoDbLock:
             self.sleep(min(self.poll_seconds, max(deadline - self.clock(), 0.01)))
 
     def release(self) -> None:
-        import botocore.exceptions as bx
-
         if self._token is None:
             return
         token, self._token = self._token, None
-        try:
-            self._client.delete_item(
-                TableName=self.table,
-                Key={KEY: {"S": self.environment}},
-                ConditionExpression="#token = :token",
-                ExpressionAttributeNames={"#token": "token"},
-                ExpressionAttributeValues={":token": {"S": token}},
-            )
-        except bx.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return  # expired and taken over by someone else: theirs now, leave it alone
-            with translate_errors(f"dynamodb:DeleteItem {self.table}"):
-                raise
+        # a lock that expired and was taken over is someone else's now: not deleted, no error
+        self._table.delete_if_token(self.environment, token, missing_table_is_false=False)
 
     def status(self) -> LockInfo | None:
         """The lock as it stands; an expired lock counts as free (None)."""
-        import botocore.exceptions as bx
-
-        try:
-            answer = self._client.get_item(
-                TableName=self.table, Key={KEY: {"S": self.environment}}, ConsistentRead=True
-            )
-        except bx.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            with translate_errors(f"dynamodb:GetItem {self.table}"):
-                raise
-        item = answer.get("Item")
-        if not item:
+        item = self._table.get(self.environment)
+        if item is None:
             return None
         info = _from_item(item)
         if info.expires is not None and info.expires <= self.clock():
@@ -145,25 +118,11 @@ class DynamoDbLock:
         raise LockHeld(f"the {self.environment} deploy lock kept changing hands; try again")
 
     def free_exactly(self, holder: LockInfo) -> bool:
-        import botocore.exceptions as bx
-
         if not holder.token:
             return False
-        try:
-            self._client.delete_item(
-                TableName=self.table,
-                Key={KEY: {"S": self.environment}},
-                ConditionExpression="#token = :token",
-                ExpressionAttributeNames={"#token": "token"},
-                ExpressionAttributeValues={":token": {"S": holder.token}},
-            )
-        except bx.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("ConditionalCheckFailedException", "ResourceNotFoundException"):
-                return False
-            with translate_errors(f"dynamodb:DeleteItem {self.table}"):
-                raise
-        return True
+        return self._table.delete_if_token(
+            self.environment, holder.token, missing_table_is_false=True
+        )
 
     def force_release(self) -> LockInfo | None:
         """Free the lock whoever holds it; what was freed (None: it was not held)."""
@@ -171,8 +130,6 @@ class DynamoDbLock:
 
     # -- internals -----------------------------------------------------------------------
     def _try_put(self, message: str) -> LockInfo | None:
-        import botocore.exceptions as bx
-
         now = self.clock()
         info = LockInfo(
             owner=self.owner,
@@ -184,64 +141,34 @@ class DynamoDbLock:
             token=uuid.uuid4().hex,
             run=self.run,
         )
-        item = {
-            KEY: {"S": self.environment},
-            "owner": {"S": info.owner},
-            "message": {"S": info.message},
-            "since": {"N": repr(info.since)},
-            "expires": {"N": repr(info.expires)},
-            # whole seconds for DynamoDB's TTL sweeper, if the table enables it
-            "expires_at": {"N": str(int(info.expires or now) + 1)},
-            "host": {"S": info.host},
-            "pid": {"N": str(info.pid)},
-            "token": {"S": info.token},
-            "run": {"S": info.run},
-        }
+        item = _to_item(self.environment, info, now)
         for attempt in range(2):
             try:
-                self._client.put_item(
-                    TableName=self.table,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(#key) OR #expires <= :now",
-                    ExpressionAttributeNames={"#key": KEY, "#expires": "expires"},
-                    ExpressionAttributeValues={":now": {"N": repr(now)}},
-                )
-                return info
-            except bx.ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code")
-                if code == "ConditionalCheckFailedException":
-                    return None
-                if code == "ResourceNotFoundException" and attempt == 0 and self.create_table:
-                    self._create_table()
-                    continue
-                if code == "ResourceNotFoundException":
+                return info if self._table.put_if_free(item, now) else None
+            except MissingTable:
+                if attempt > 0 or not self.create_table:
                     raise AwsError(
                         f"the lock table {self.table!r} does not exist",
                         hint="create it (partition key lock_id, string) or set lock.table",
                     ) from None
-                with translate_errors(f"dynamodb:PutItem {self.table}"):
-                    raise
+                self._table.create()  # first use in an account
         return None
 
-    def _create_table(self) -> None:
-        """First use in an account: create the table (on-demand billing) and wait for it."""
-        import botocore.exceptions as bx
 
-        try:
-            self._client.create_table(
-                TableName=self.table,
-                AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        except bx.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
-                with translate_errors(f"dynamodb:CreateTable {self.table}"):
-                    raise
-        with translate_errors(f"dynamodb:DescribeTable {self.table}"):
-            self._client.get_waiter("table_exists").wait(
-                TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-            )
+def _to_item(environment: str, info: LockInfo, now: float) -> dict[str, Any]:
+    return {
+        KEY: {"S": environment},
+        "owner": {"S": info.owner},
+        "message": {"S": info.message},
+        "since": {"N": repr(info.since)},
+        "expires": {"N": repr(info.expires)},
+        # whole seconds for DynamoDB's TTL sweeper, if the table enables it
+        "expires_at": {"N": str(int(info.expires or now) + 1)},
+        "host": {"S": info.host},
+        "pid": {"N": str(info.pid)},
+        "token": {"S": info.token},
+        "run": {"S": info.run},
+    }
 
 
 def _from_item(item: dict[str, Any]) -> LockInfo:

@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shipyard.adapters.aws import error_code, translate_errors
+from shipyard.adapters import iam_setup as iam
+from shipyard.adapters.lock_table import KEY as LOCK_KEY
+from shipyard.adapters.lock_table import LockTable
 from shipyard.config.loader import known_environments, load_config
 from shipyard.errors import UsageError
-from shipyard.locking.dynamodb import KEY as LOCK_KEY
 from shipyard.operations import setup_cicd_codedeploy as codedeploy
 from shipyard.operations.setup_cicd_policy import PolicyVariables, render, role_name, variables_for
 from shipyard.plan import Plan
@@ -41,6 +41,7 @@ from shipyard.plan import Plan
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from shipyard.adapters.aws import AwsClients
     from shipyard.config.model import ShipyardConfig
     from shipyard.context import Context
 
@@ -115,32 +116,8 @@ def aws_environments(root: Path, environ: Mapping[str, str]) -> list[ShipyardCon
     return [cfg for cfg in configs if cfg.target.kind in AWS_KINDS]
 
 
-def _document(value: Any) -> dict[str, Any]:
-    """IAM returns policy documents URL-encoded (boto3 usually decodes them already)."""
-    if isinstance(value, dict):
-        return value
-    return dict(json.loads(urllib.parse.unquote(str(value))))
-
-
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(_document(a), sort_keys=True) == json.dumps(_document(b), sort_keys=True)
-
-
-def _missing(code: str) -> Callable[[Exception], bool]:
-    return lambda exc: error_code(exc) == code
-
-
-def _read(call: Callable[[], Any], action: str, *, missing: str = "NoSuchEntity") -> Any:
-    """What `call` returns, or None when AWS answers with the error code `missing`."""
-    import botocore.exceptions as bx
-
-    try:
-        return call()
-    except bx.ClientError as exc:
-        if not _missing(missing)(exc):
-            with translate_errors(action):
-                raise
-        return None
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def run(
@@ -214,46 +191,40 @@ def _environment(
 ) -> None:
     """One environment's role, policy and attachment, and what the account shares, once."""
 
-    iam = ctx.aws.client("iam")
+    aws = ctx.aws
     write = not opts.dry_run
     would = "would " if opts.dry_run else ""
     note = _Recorder(result, ctx.environment)
     account = docs.variables.account_id
     if ("oidc", account) not in shared:
         shared.add(("oidc", account))
-        _oidc_provider(iam, account, write, _Recorder(result, ""), would)
+        _oidc_provider(aws, account, write, _Recorder(result, ""), would)
     names = docs.names
     role = _role(
-        iam, names.role, opts.github_repository, ctx.environment, docs.trust, write, note, would
+        aws, names.role, opts.github_repository, ctx.environment, docs.trust, write, note, would
     )
     result.roles[ctx.environment] = (
         str(role["Arn"]) if role else f"arn:aws:iam::{account}:role/{names.role}"
     )
     policy_arn = f"arn:aws:iam::{account}:policy/{names.policy}"
-    _policy(iam, names.policy, policy_arn, docs.policy, write, note, would)
-    _attachment(iam, names, policy_arn, role is not None, write, note, would)
+    _policy(aws, names.policy, policy_arn, docs.policy, write, note, would)
+    _attachment(aws, names, policy_arn, role is not None, write, note, would)
     table = ("lock", account, docs.variables.region, docs.variables.lock_table)
     if table not in shared:
         shared.add(table)
-        _lock_table(ctx, docs.variables.lock_table, write, _Recorder(result, ""), would)
+        _lock_table(aws, docs.variables.lock_table, write, _Recorder(result, ""), would)
     if codedeploy.bluegreen(ctx) is not None:
         result.problems += codedeploy.setup(ctx, write=write, note=note)
 
 
-def _oidc_provider(iam: Any, account_id: str, write: bool, note: Note, would: str) -> None:
+def _oidc_provider(aws: AwsClients, account_id: str, write: bool, note: Note, would: str) -> None:
     """The GitHub OIDC identity provider, with our audience."""
 
     provider_arn = f"arn:aws:iam::{account_id}:oidc-provider/{OIDC_HOST}"
-    provider = _read(
-        lambda: iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn),
-        "iam:GetOpenIDConnectProvider",
-    )
+    provider = iam.oidc_provider(aws, provider_arn)
     if provider is None:
         if write:
-            with translate_errors("iam:CreateOpenIDConnectProvider"):
-                iam.create_open_id_connect_provider(
-                    Url=OIDC_URL, ClientIDList=[OIDC_AUDIENCE], ThumbprintList=OIDC_THUMBPRINTS
-                )
+            iam.create_oidc_provider(aws, OIDC_URL, [OIDC_AUDIENCE], OIDC_THUMBPRINTS)
         note(
             "OIDC provider",
             OIDC_HOST,
@@ -263,10 +234,7 @@ def _oidc_provider(iam: Any, account_id: str, write: bool, note: Note, would: st
         )
     elif OIDC_AUDIENCE not in provider.get("ClientIDList", []):
         if write:
-            with translate_errors("iam:AddClientIDToOpenIDConnectProvider"):
-                iam.add_client_id_to_open_id_connect_provider(
-                    OpenIDConnectProviderArn=provider_arn, ClientID=OIDC_AUDIENCE
-                )
+            iam.add_oidc_audience(aws, provider_arn, OIDC_AUDIENCE)
         note(
             "OIDC provider",
             OIDC_HOST,
@@ -279,7 +247,7 @@ def _oidc_provider(iam: Any, account_id: str, write: bool, note: Note, would: st
 
 
 def _role(
-    iam: Any,
+    aws: AwsClients,
     name: str,
     repository: str,
     environment: str,
@@ -291,29 +259,21 @@ def _role(
     """The environment's role with its trust policy; None while it does not exist (a dry
     run)."""
 
-    role: dict[str, Any] | None = _read(
-        lambda: iam.get_role(RoleName=name)["Role"], f"iam:GetRole {name}"
-    )
+    role = iam.role(aws, name)
     trusts = f"trusts {repository} environment:{environment} only"
     if role is None:
         if write:
-            with translate_errors(f"iam:CreateRole {name}"):
-                role = iam.create_role(
-                    RoleName=name,
-                    AssumeRolePolicyDocument=json.dumps(trust),
-                    Description=f"GitHub Actions of {repository}, environment {environment} "
-                    "(shipyard)",
-                    MaxSessionDuration=3600,
-                    Tags=[
-                        {"Key": "managed-by", "Value": "shipyard"},
-                        {"Key": "shipyard-environment", "Value": environment},
-                    ],
-                )["Role"]
+            role = iam.create_role(
+                aws,
+                name,
+                trust,
+                f"GitHub Actions of {repository}, environment {environment} (shipyard)",
+                {"managed-by": "shipyard", "shipyard-environment": environment},
+            )
         note("role", name, f"{would}create", trusts, f"iam:CreateRole {name}")
     elif not _same(role["AssumeRolePolicyDocument"], trust):
         if write:
-            with translate_errors(f"iam:UpdateAssumeRolePolicy {name}"):
-                iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+            iam.update_trust(aws, name, trust)
         note("trust policy", name, f"{would}update", trusts, f"iam:UpdateAssumeRolePolicy {name}")
     else:
         note("role", name, "unchanged", trusts)
@@ -321,7 +281,7 @@ def _role(
 
 
 def _policy(
-    iam: Any,
+    aws: AwsClients,
     name: str,
     policy_arn: str,
     policy: dict[str, Any],
@@ -331,26 +291,23 @@ def _policy(
 ) -> None:
     """The customer-managed permissions policy, its default version as in POLICY_FILE."""
 
-    current = _read(lambda: iam.get_policy(PolicyArn=policy_arn)["Policy"], f"iam:GetPolicy {name}")
+    current = iam.policy(aws, name, policy_arn)
     if current is None:
         if write:
-            with translate_errors(f"iam:CreatePolicy {name}"):
-                iam.create_policy(
-                    PolicyName=name,
-                    PolicyDocument=json.dumps(policy),
-                    Description=f"What shipyard calls from CI, one environment ({POLICY_FILE})",
-                )
+            iam.create_policy(
+                aws,
+                name,
+                policy,
+                f"What shipyard calls from CI, one environment ({POLICY_FILE})",
+            )
         note("policy", name, f"{would}create", POLICY_FILE, f"iam:CreatePolicy {name}")
         return
-    with translate_errors(f"iam:GetPolicyVersion {name}"):
-        version = iam.get_policy_version(
-            PolicyArn=policy_arn, VersionId=current["DefaultVersionId"]
-        )["PolicyVersion"]
-    if _same(version["Document"], policy):
+    document = iam.policy_document(aws, name, policy_arn, current["DefaultVersionId"])
+    if _same(document, policy):
         note("policy", name, "unchanged", f"version {current['DefaultVersionId']}")
         return
     if write:
-        _new_default_version(iam, policy_arn, policy)
+        iam.new_default_version(aws, policy_arn, policy)
     note(
         "policy",
         name,
@@ -361,7 +318,7 @@ def _policy(
 
 
 def _attachment(
-    iam: Any,
+    aws: AwsClients,
     names: _Names,
     policy_arn: str,
     role_exists: bool,
@@ -371,69 +328,33 @@ def _attachment(
 ) -> None:
     """The permissions policy attached to the role."""
 
-    attached = []
-    if role_exists:
-        with translate_errors(f"iam:ListAttachedRolePolicies {names.role}"):
-            answer = iam.list_attached_role_policies(RoleName=names.role)
-            attached = [p["PolicyArn"] for p in answer["AttachedPolicies"]]
+    attached = iam.attached_policies(aws, names.role) if role_exists else []
     what = f"{names.role} <- {names.policy}"
     if policy_arn in attached:
         note("attachment", what, "unchanged")
         return
     if write:
-        with translate_errors(f"iam:AttachRolePolicy {names.role}"):
-            iam.attach_role_policy(RoleName=names.role, PolicyArn=policy_arn)
+        iam.attach_policy(aws, names.role, policy_arn)
     note("attachment", what, f"{would}create", "", f"iam:AttachRolePolicy {names.role}")
 
 
-def _new_default_version(iam: Any, policy_arn: str, policy: dict[str, Any]) -> None:
-    with translate_errors("iam:ListPolicyVersions"):
-        versions = iam.list_policy_versions(PolicyArn=policy_arn)["Versions"]
-    # IAM keeps at most five versions: drop the oldest non-default one first
-    spare = sorted(
-        (v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"]
-    )
-    if len(versions) >= 5 and spare:
-        with translate_errors("iam:DeletePolicyVersion"):
-            iam.delete_policy_version(PolicyArn=policy_arn, VersionId=spare[0]["VersionId"])
-    with translate_errors("iam:CreatePolicyVersion"):
-        iam.create_policy_version(
-            PolicyArn=policy_arn, PolicyDocument=json.dumps(policy), SetAsDefault=True
-        )
-
-
-def _lock_table(ctx: Context, table: str, write: bool, note: Note, would: str) -> None:
-    key = LOCK_KEY  # the table must have the key locking/dynamodb.py reads and writes
-    dynamodb = ctx.aws.client("dynamodb")
-    described = _read(
-        lambda: dynamodb.describe_table(TableName=table)["Table"],
-        f"dynamodb:DescribeTable {table}",
-        missing="ResourceNotFoundException",
-    )
-    if described is None:
+def _lock_table(aws: AwsClients, table: str, write: bool, note: Note, would: str) -> None:
+    lock_table = LockTable(aws, table)  # with the key locking/dynamodb.py reads and writes
+    keys = lock_table.partition_keys()
+    if keys is None:
         if write:
-            with translate_errors(f"dynamodb:CreateTable {table}"):
-                dynamodb.create_table(
-                    TableName=table,
-                    AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                    KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                    BillingMode="PAY_PER_REQUEST",
-                )
-                dynamodb.get_waiter("table_exists").wait(
-                    TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-                )
+            lock_table.create()
         note(
             "lock table",
             table,
             f"{would}create",
-            f"partition key {key}, on-demand",
+            f"partition key {LOCK_KEY}, on-demand",
             f"dynamodb:CreateTable {table}",
         )
         return
-    keys = [k["AttributeName"] for k in described.get("KeySchema", []) if k["KeyType"] == "HASH"]
-    if keys != [key]:
+    if keys != [LOCK_KEY]:
         raise UsageError(
-            f"the lock table {table!r} exists with partition key {keys}, not [{key!r}]",
+            f"the lock table {table!r} exists with partition key {keys}, not [{LOCK_KEY!r}]",
             hint="set lock.table to another name or delete that table",
         )
     note("lock table", table, "unchanged")
