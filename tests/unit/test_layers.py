@@ -72,6 +72,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "shipyard.taskdef",
             "shipyard.taskdef_rules",
             "shipyard.taskdef_local",
+            "shipyard.container_run",
         ),
     ),
     ("adapters", ("shipyard.adapters",)),

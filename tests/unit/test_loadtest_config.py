@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.adapters import k6
 from shipyard.config import load_config
 from shipyard.config.loadtest import LoadtestConfig, LoadtestThresholds, parse_duration
 from shipyard.console import Console
@@ -110,18 +111,15 @@ def test_config_drives_the_argv_and_flags_override_it(root: Path) -> None:
         "[loadtest.thresholds]\nhttp_req_failed = 0.05\nhttp_req_duration_p95_ms = 250\n",
     )
     ctx = context(root)
-    argv = loadtest.command(ctx, loadtest.LoadOptions("http://127.0.0.1:9/"), need_binary=False)
-    args = list(argv.argv)
-    assert args[1] == "run"
-    assert args[args.index("--vus") + 1] == "4"
-    assert args[args.index("--duration") + 1] == "20s"
-    assert "BASE_URL=http://127.0.0.1:9" in args
-    assert "MAX_FAILED_RATE=0.05" in args
-    assert "MAX_P95_MS=250" in args
-    assert args[args.index("--summary-export") + 1] == "reports/loadtest-local.json"
-    assert "--no-usage-report" in args
-    assert args[-1] == "deploy/loadtest/sample-app.js"
-    flagged = loadtest.command(
+    run = loadtest.k6_run(ctx, loadtest.LoadOptions("http://127.0.0.1:9/"), need_binary=False)
+    assert run.command.argv[1:] == (
+        *("run", "--quiet", "--no-usage-report", "--address", "", "--vus", "4"),
+        *("--duration", "20s", "--summary-trend-stats", loadtest.TREND_STATS),
+        *("--summary-export", "reports/loadtest-local.json", "-e", "BASE_URL=http://127.0.0.1:9"),
+        *("-e", "MAX_FAILED_RATE=0.05", "-e", "MAX_P95_MS=250", "deploy/loadtest/sample-app.js"),
+    )
+    assert run.command.env == k6.PASSED_THROUGH
+    flagged = loadtest.k6_run(
         ctx, loadtest.LoadOptions("http://h", vus=2, duration="3s"), need_binary=False
     )
     assert (flagged.vus, flagged.duration, flagged.seconds) == (2, "3s", 3.0)
@@ -139,7 +137,7 @@ def test_bad_input_is_refused_with_exit_2(
     root: Path, opts: loadtest.LoadOptions, says: str
 ) -> None:
     with pytest.raises(UsageError, match=says) as caught:
-        loadtest.command(context(root), opts, need_binary=False)
+        loadtest.k6_run(context(root), opts, need_binary=False)
     assert caught.value.exit_code == 2
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from shipyard.adapters.docker import CliFailed, DockerEngine, docker_error_text
 from shipyard.adapters.ports import free_port
 from shipyard.commands import command
+from shipyard.container_run import Placement, docker_run
 from shipyard.errors import DeployFailed, UsageError
 from shipyard.secrets import Secret
 from shipyard.taskdef_local import ContainerSpec
@@ -180,32 +181,26 @@ class Containers:
         pull: bool,
         stop_timeout: int = 10,
     ) -> str:
-        """Create and start a container for `spec`, detached; returns its id. `env_file`
-        (from write_env_file) is removed once Docker has read it. Essential containers restart
-        when they stop (as an ECS service replaces a stopped task); their ports are published
-        on a fixed host port, so a restart answers where nginx routes (`127.0.0.1::PORT`
-        would get a new host port at every restart)."""
-        kwargs = _run_kwargs(spec, name, network, labels, pull, stop_timeout)
-        if env_file:
-            kwargs["env_files"] = [str(env_file)]
-        command = list(spec.command)
-        if spec.entrypoint:
-            kwargs["entrypoint"] = spec.entrypoint[0]
-            command = [*spec.entrypoint[1:], *command]
+        """Run the container_run.docker_run command of `spec`, detached; returns its id. Each
+        try publishes on free host ports, and a port taken meanwhile is another try; `env_file`
+        (from write_env_file) is removed once Docker has read it."""
         try:
             for attempt in range(1, PUBLISH_TRIES + 1):
-                kwargs["publish"] = [(f"127.0.0.1:{free_port()}:{p}",) for p in spec.ports]
+                where = Placement(
+                    name=name,
+                    network=network,
+                    labels=labels,
+                    host_ports=[str(free_port()) for _ in spec.ports],
+                    env_file=str(env_file) if env_file else None,
+                    pull=pull,
+                    stop_timeout=stop_timeout,
+                )
                 try:
-                    container = self._call(
-                        f"run {spec.name}",
-                        lambda: self.client.container.run(spec.image, command, **kwargs),
-                    )
-                except DeployFailed as exc:
-                    if attempt == PUBLISH_TRIES or not _port_taken(exc.message):
-                        raise
+                    return self.engine._cli(docker_run(spec, where), timeout=RUN_TIMEOUT).strip()
+                except CliFailed as exc:
+                    if attempt == PUBLISH_TRIES or not _port_taken(str(exc)):
+                        raise DeployFailed(f"docker run {spec.name} failed: {exc}") from None
                     self.remove([name])  # created, but it could not bind: try another port
-                    continue
-                return str(container.id)
         finally:
             if env_file:
                 env_file.unlink(missing_ok=True)
@@ -306,55 +301,12 @@ class Containers:
 
 
 PUBLISH_TRIES = 5
+RUN_TIMEOUT = 600.0  # seconds: `--pull missing` may download the image first
 _PORT_TAKEN = ("port is already allocated", "address already in use")
 
 
 def _port_taken(message: str) -> bool:
     return any(text in message for text in _PORT_TAKEN)
-
-
-def _run_kwargs(
-    spec: ContainerSpec,
-    name: str,
-    network: str,
-    labels: Mapping[str, str],
-    pull: bool,
-    stop_timeout: int,
-) -> dict[str, Any]:
-    """python-on-whales' container.run arguments for `spec` (all but publish, env file,
-    entrypoint and command)."""
-    kwargs: dict[str, Any] = {
-        "name": name,
-        "detach": True,
-        "labels": dict(labels),
-        "networks": [network],
-        "network_aliases": [spec.name],
-        "envs": dict(spec.environment),
-        "pull": "missing" if pull else "never",
-        "read_only": spec.read_only,
-        "volumes": [(m.volume, m.path, "ro" if m.read_only else "rw") for m in spec.mounts],
-        # set at creation: `docker stop` then waits this long (python-on-whales cannot pass
-        # --time in a form the current CLI accepts)
-        "stop_timeout": int(spec.stop_timeout if spec.stop_timeout is not None else stop_timeout),
-    }
-    if spec.essential:
-        kwargs["restart"] = "unless-stopped"
-    if spec.health:
-        h = spec.health
-        kwargs.update(
-            health_cmd=h.command,
-            health_interval=h.interval,
-            health_timeout=h.timeout,
-            health_retries=h.retries,
-            health_start_period=h.start_period,
-        )
-    if spec.user:
-        kwargs["user"] = spec.user
-    if spec.workdir:
-        kwargs["workdir"] = spec.workdir
-    if spec.init:
-        kwargs["init"] = True
-    return kwargs
 
 
 ENV_FILE_SUFFIX = ".env"

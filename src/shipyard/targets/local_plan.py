@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
+from shipyard.commands import Command
+from shipyard.container_run import Placement, docker_run
 from shipyard.plan import Plan
 from shipyard.taskdef_local import ContainerSpec, LocalTask
 
@@ -11,27 +14,21 @@ if TYPE_CHECKING:
     from shipyard.targets.local import LocalTarget
 
 
-def _run_argv(target: LocalTarget, spec: ContainerSpec, image: str) -> list[str]:
-    argv = [
-        "docker",
-        "run",
-        "--detach",
-        "--name",
-        target.container_name("<release>", spec.name),
-        "--network",
-        target.network,
-    ]
-    if spec.essential:
-        argv += ["--restart", "unless-stopped"]
-    # a host port chosen free at start and kept across restarts (adapters/containers.py)
-    argv += [a for port in spec.ports for a in ("--publish", f"127.0.0.1:<free port>:{port}")]
-    if spec.health:
-        h = spec.health
-        argv += ["--health-cmd", h.command, "--health-interval", f"{h.interval}s"]
-        argv += ["--health-timeout", f"{h.timeout}s", "--health-retries", str(h.retries)]
-        argv += ["--health-start-period", f"{h.start_period}s"]
-    argv.append(image if spec.name == target.app else spec.image)
-    return argv
+def _run_command(target: LocalTarget, spec: ContainerSpec, version: str, image: str) -> Command:
+    """The docker run the rollout runs for `spec`, with what is only known then (the release's
+    id, the image's digest, the free host port, the env file) as placeholders."""
+    if spec.name == target.app:
+        spec = dataclasses.replace(spec, image=image)
+    where = Placement(
+        name=target.container_name("<release>", spec.name),
+        network=target.network,
+        labels=target.release_labels("<release>", version, "<digest>", spec.name),
+        host_ports=["<free port>" for _ in spec.ports],
+        env_file="<env file in the state directory>" if spec.secrets else None,
+        pull=target.pullable(spec.image),
+        stop_timeout=int(target.cfg.stop_timeout_seconds),
+    )
+    return docker_run(spec, where)
 
 
 def local_plan(
@@ -55,7 +52,7 @@ def local_plan(
         detail = (
             "essential" if spec.essential else "non-essential (skipped if its image is missing)"
         )
-        p.add("start", f"{spec.name}: {detail}", _run_argv(target, spec, image))
+        p.add("start", f"{spec.name}: {detail}", _run_command(target, spec, version, image))
     p.add(
         "wait healthy", f"until Docker reports healthy (at most {cfg.healthy_timeout_seconds:.0f}s)"
     )
