@@ -198,7 +198,7 @@ def content_hash(doc: Mapping[str, Any]) -> str:
 
 def diff(live: Mapping[str, Any], desired: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """Field-level differences as (path, live, desired), paths like
-    containerDefinitions[gamepulse].image."""
+    containerDefinitions[<container>].image."""
     changes: list[tuple[str, Any, Any]] = []
 
     def walk(a: Any, b: Any, path: str) -> None:

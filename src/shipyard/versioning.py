@@ -1,6 +1,6 @@
 """Version rules (pure). version.txt holds the app's current semantic version.
 
-`--bump auto` follows the GamePulse plan: a checkout of tag vX.Y.Z releases exactly X.Y.Z;
+`--bump auto` follows the branch: a checkout of tag vX.Y.Z releases exactly X.Y.Z;
 on main the minor part goes up; on develop (and any other branch) the patch part goes up with a
 prerelease naming the branch and a build counter, e.g. 1.4.1-develop.7.
 """
@@ -56,7 +56,7 @@ def bump(current: semver.Version, how: str, git: GitState | None = None) -> semv
 
 
 def auto(current: semver.Version, git: GitState) -> semver.Version:
-    """GamePulse's rules: tag vX.Y.Z -> X.Y.Z; main -> next minor; any other branch -> next
+    """The branch rules: tag vX.Y.Z -> X.Y.Z; main -> next minor; any other branch -> next
     patch as a prerelease `<branch>.<build number>` (1.4.0 on develop, run 7: 1.4.1-develop.7;
     1.4.1-develop.7 on develop, run 8: 1.4.1-develop.8)."""
     if git.tag and (match := _TAG_RE.match(git.tag)):

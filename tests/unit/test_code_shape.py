@@ -44,3 +44,17 @@ def test_rollout_policy_lives_in_the_engine() -> None:
     probing = re.compile(r"lock_held|getattr\((self\.)?_?(target|lock|phases)\b")
     offenders = [str(p.relative_to(SRC)) for p in MODULES if probing.search(p.read_text())]
     assert offenders == []
+
+
+def test_no_customer_name_in_the_package() -> None:
+    """The project's own names (its image repository, its task definition's container) live
+    in deploy/ config; the package says `shop` or `myapp` where it needs an example."""
+    config = (REPO / "deploy" / "shipyard.toml").read_text()
+    [name] = re.findall(r'^repository = "([^"]+)"', config, flags=re.MULTILINE)
+    found = [
+        f"{path.relative_to(SRC)}:{n}"
+        for path in MODULES
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if name.lower() in line.lower()
+    ]
+    assert found == [], f"{name!r} is named in src/: {found}"

@@ -154,15 +154,11 @@ def botocore_config() -> Any:
     return Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra="shipyard")
 
 
-# kept for callers written against the first scaffold
-_botocore_config = botocore_config
-
-
 @contextmanager
 def translate_errors(action: str) -> Iterator[None]:
     """Turn botocore exceptions into AwsError lines naming the action and the fix.
 
-    `action` is the IAM action and what it acts on, e.g. "ecr:DescribeImages gamepulse"."""
+    `action` is the IAM action and what it acts on, e.g. "ecr:DescribeImages shop"."""
     import botocore.exceptions as bx
 
     try:

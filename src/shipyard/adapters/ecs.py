@@ -35,7 +35,7 @@ def revision_of(taskdef_arn: str) -> int:
 
 
 def short_arn(taskdef_arn: str | None) -> str:
-    """gamepulse-staging:12 for arn:aws:ecs:...:task-definition/gamepulse-staging:12."""
+    """shop-staging:12 for arn:aws:ecs:...:task-definition/shop-staging:12."""
     return taskdef_arn.rsplit("/", 1)[-1] if taskdef_arn else "-"
 
 

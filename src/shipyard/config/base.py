@@ -63,7 +63,7 @@ class SecretsConfig(Section):
     file_roots: list[str] = Field(
         default_factory=list,
         description="directories outside the project that any file: reference may read, "
-        "secrets delivered into containers included (e.g. /etc/gamepulse); a relative path "
+        "secrets delivered into containers included (e.g. /etc/myapp); a relative path "
         "is taken from the project root",
     )
     credential_file_roots: list[str] = Field(

@@ -24,7 +24,7 @@ from shipyard.errors import ConfigError, UsageError
 BASE_FILE = Path("deploy/shipyard.toml")
 ENV_DIR = Path("deploy/environments")
 
-# The GamePulse plan's variables, and the config key each one sets.
+# The environment variables a CI job usually sets, and the config key each one sets.
 ENV_VAR_OVERRIDES: dict[str, str] = {
     "AWS_REGION": "aws.region",
     "AWS_ACCOUNT_ID": "aws.account_id",

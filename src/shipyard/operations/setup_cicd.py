@@ -128,7 +128,7 @@ def run(
     if not GITHUB_REPO.match(opts.github_repository):
         raise UsageError(
             f"--repo {opts.github_repository!r} is not owner/name",
-            hint="e.g. --repo acme/gamepulse (the GitHub repository that runs the workflow)",
+            hint="e.g. --repo acme/shop (the GitHub repository that runs the workflow)",
         )
     if not contexts:
         raise UsageError(

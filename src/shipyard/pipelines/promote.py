@@ -51,7 +51,7 @@ class LiveImage:
     repository: str  # ECR repository name
     digest: str
     tags: tuple[str, ...]
-    where: str  # e.g. "ecs service gamepulse-staging (task definition ...:12)"
+    where: str  # e.g. "ecs service shop-staging (task definition ...:12)"
 
     @property
     def version(self) -> str | None:

@@ -2,7 +2,7 @@
 
     steps = StepLog(console)
     with steps.step("build") as step:
-        ...; step.detail = "gamepulse:1.4.0"
+        ...; step.detail = "shop:1.4.0"
     steps.skip("push", "feature branch: pull requests and feature branches only test")
     steps.show("ci")
 

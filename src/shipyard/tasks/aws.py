@@ -64,7 +64,7 @@ def setup_cicd(c: Any, opts: SetupCicdFlags) -> None:
     from shipyard.operations.setup_cicd import aws_environments, run
 
     if not opts.repo:
-        raise UsageError("--repo is required", hint="e.g. inv setup-cicd --repo acme/gamepulse")
+        raise UsageError("--repo is required", hint="e.g. inv setup-cicd --repo acme/shop")
     peers = aws_environments(find_root(), os.environ)
     result = run(opts.contexts(peers), opts.setup_options(), peers)
     _setup_report(Console(quiet=json_wanted()), result, dry_run=opts.dry_run)

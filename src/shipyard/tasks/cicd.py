@@ -189,7 +189,8 @@ def _show_summary(console: Console, rows: list[list[str]], overall: str) -> None
 
     from shipyard.notify import ci_run_url
 
-    console.table(list(JOB_COLUMNS), rows, title="gamepulse-ci-cd")
+    # the workflow's own name under GitHub Actions, so the summary says which one ran
+    console.table(list(JOB_COLUMNS), rows, title=os.environ.get("GITHUB_WORKFLOW") or "ci")
     run_url = ci_run_url(os.environ)
     if run_url:
         console.step_summary(f"[CI run]({run_url})\n")
