@@ -1,5 +1,6 @@
-"""`docker run` of one local container as a Command (pure): the value the local plan prints
-and the containers adapter runs.
+"""The docker commands of the local target's containers as Command values (pure): `docker run`
+of a release's container, a one-off container (`create`, `start --attach`, `rm`), `docker exec`
+and `docker logs`. Each is the value a plan prints and the adapter runs.
 
 Secrets never appear here: they reach the container through the `--env-file` named by path.
 """
@@ -33,33 +34,69 @@ def docker_run(spec: ContainerSpec, where: Placement) -> Command:
     argv = ["docker", "run", "--detach", "--name", where.name, "--network", where.network]
     argv += ["--network-alias", spec.name, "--pull", "missing" if where.pull else "never"]
     argv += [a for key, value in where.labels.items() for a in ("--label", f"{key}={value}")]
-    argv += [a for key, value in spec.environment for a in ("--env", f"{key}={value}")]
-    if where.env_file:
-        argv += ["--env-file", where.env_file]
-    for mount in spec.mounts:
-        argv += ["--volume", f"{mount.volume}:{mount.path}:{'ro' if mount.read_only else 'rw'}"]
+    argv += _process(spec, where.env_file)
     for host, port in zip(where.host_ports, spec.ports, strict=True):
         argv += ["--publish", f"127.0.0.1:{host}:{port}"]
     stop_timeout = spec.stop_timeout if spec.stop_timeout is not None else where.stop_timeout
     argv += ["--stop-timeout", str(int(stop_timeout))]
-    argv += _options(spec)
-    rest = list(spec.command)
-    if spec.entrypoint:
-        argv += ["--entrypoint", spec.entrypoint[0]]
-        rest = [*spec.entrypoint[1:], *rest]
-    return command(*argv, spec.image, *rest)
-
-
-def _options(spec: ContainerSpec) -> list[str]:
-    """Restart policy, health check and process options of `spec`."""
-    argv = ["--restart", "unless-stopped"] if spec.essential else []
-    if spec.read_only:
-        argv.append("--read-only")
+    if spec.essential:
+        argv += ["--restart", "unless-stopped"]
     if spec.health:
         h = spec.health
         argv += ["--health-cmd", h.command, "--health-interval", f"{h.interval}s"]
         argv += ["--health-timeout", f"{h.timeout}s", "--health-retries", str(h.retries)]
         argv += ["--health-start-period", f"{h.start_period}s"]
+    return command(*argv, *_image_and_args(spec, spec.command))
+
+
+def docker_create(
+    spec: ContainerSpec, args: Sequence[str], where: Placement, *, tty: bool
+) -> Command:
+    """A one-off container of `spec` running `args` (the entrypoint kept, as ECS's
+    containerOverrides keeps it): its environment, secrets (env file), volumes, user and
+    working directory, on the stack's network; no published ports, no health check, no
+    restart."""
+    argv = ["docker", "container", "create", "--name", where.name, "--network", where.network]
+    argv += ["--interactive", "--pull", "missing" if where.pull else "never"]
+    if tty:
+        argv.append("--tty")
+    argv += [a for key, value in where.labels.items() for a in ("--label", f"{key}={value}")]
+    return command(*argv, *_process(spec, where.env_file), *_image_and_args(spec, args))
+
+
+def docker_start_attached(name: str) -> Command:
+    return command("docker", "container", "start", "--attach", "--interactive", name)
+
+
+def docker_remove(name: str) -> Command:
+    return command("docker", "container", "rm", "--force", name)
+
+
+def docker_exec(name: str, args: Sequence[str], *, tty: bool) -> Command:
+    # stdin is always passed on: `inv exec -- sh -s < script.sh` works as docker exec -i does
+    tty_flag = ["--tty"] if tty else []
+    return command("docker", "container", "exec", "--interactive", *tty_flag, name, *args)
+
+
+def docker_logs(name: str, *, since: str | None, follow: bool) -> Command:
+    argv = ["docker", "container", "logs", "--timestamps"]
+    if since:
+        argv += ["--since", since]
+    if follow:
+        argv.append("--follow")
+    return command(*argv, name)
+
+
+def _process(spec: ContainerSpec, env_file: str | None) -> list[str]:
+    """What the container's process gets: environment (the task definition's plain values;
+    secrets only through the env file), volumes, a read-only root, user, directory, init."""
+    argv = [a for key, value in spec.environment for a in ("--env", f"{key}={value}")]
+    if env_file:
+        argv += ["--env-file", env_file]
+    for mount in spec.mounts:
+        argv += ["--volume", f"{mount.volume}:{mount.path}:{'ro' if mount.read_only else 'rw'}"]
+    if spec.read_only:
+        argv.append("--read-only")
     if spec.user:
         argv += ["--user", spec.user]
     if spec.workdir:
@@ -67,3 +104,10 @@ def _options(spec: ContainerSpec) -> list[str]:
     if spec.init:
         argv.append("--init")
     return argv
+
+
+def _image_and_args(spec: ContainerSpec, args: Sequence[str]) -> list[str]:
+    """`--entrypoint` (its first word), the image, then the rest of the entrypoint and args."""
+    if spec.entrypoint:
+        return ["--entrypoint", spec.entrypoint[0], spec.image, *spec.entrypoint[1:], *args]
+    return [spec.image, *args]

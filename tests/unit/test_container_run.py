@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
-from shipyard.container_run import Placement, docker_run
+from shipyard.container_run import (
+    Placement,
+    docker_create,
+    docker_exec,
+    docker_logs,
+    docker_remove,
+    docker_run,
+    docker_start_attached,
+)
 from shipyard.taskdef_local import ContainerSpec, HealthSpec, VolumeMount
 
 WHERE = Placement(
@@ -36,12 +44,12 @@ def test_an_essential_container_with_every_option() -> None:
         *("--network-alias", "web", "--pull", "missing"),
         *("--label", "dev.shipyard.release=r1", "--label", "dev.shipyard.container=web"),
         *("--env", "MODE=production", "--env", "GREETING=a=b c"),
-        *("--env-file", "/state/env/ab.env", "--volume", "shop-data:/data:ro"),
+        *("--env-file", "/state/env/ab.env", "--volume", "shop-data:/data:ro", "--read-only"),
+        *("--user", "1000:1000", "--workdir", "/srv", "--init"),
         *("--publish", "127.0.0.1:41001:8000", "--stop-timeout", "15"),
-        *("--restart", "unless-stopped", "--read-only"),
+        *("--restart", "unless-stopped"),
         *("--health-cmd", "wget -qO- http://127.0.0.1:8000/health", "--health-interval", "2s"),
         *("--health-timeout", "3s", "--health-retries", "5", "--health-start-period", "1s"),
-        *("--user", "1000:1000", "--workdir", "/srv", "--init"),
         *("--entrypoint", "/bin/server", "localhost:5000/shop:1.2.0", "--quiet", "--port", "8000"),
     )
 
@@ -53,3 +61,34 @@ def test_a_sidecar_is_not_restarted_pulls_nothing_and_keeps_its_own_stop_timeout
         *("docker", "run", "--detach", "--name", "c", "--network", "n"),
         *("--network-alias", "cache", "--pull", "never", "--stop-timeout", "3", "redis:7"),
     )
+
+
+def test_a_one_off_container_keeps_the_entrypoint_and_publishes_nothing() -> None:
+    spec = ContainerSpec(
+        name="web",
+        image="shop:1",
+        entrypoint=("/bin/server",),
+        command=("--port", "8000"),
+        ports=(8000,),
+        health=HealthSpec("true"),
+        user="app",
+    )
+    where = Placement(name="shop-run-ab12", network="n", labels={"k": "v"}, host_ports=[])
+    assert docker_create(spec, ["migrate", "--all"], where, tty=True).argv == (
+        *("docker", "container", "create", "--name", "shop-run-ab12", "--network", "n"),
+        *("--interactive", "--pull", "never", "--tty", "--label", "k=v", "--user", "app"),
+        *("--entrypoint", "/bin/server", "shop:1", "migrate", "--all"),
+    )
+
+
+def test_exec_logs_start_and_remove() -> None:
+    assert docker_exec("c1", ["sh", "-s"], tty=False).argv == (
+        *("docker", "container", "exec", "--interactive", "c1", "sh", "-s"),
+    )
+    assert docker_exec("c1", ["sh"], tty=True).argv[4] == "--tty"
+    assert docker_logs("c1", since="10m", follow=True).argv == (
+        *("docker", "container", "logs", "--timestamps", "--since", "10m", "--follow", "c1"),
+    )
+    assert docker_logs("c1", since=None, follow=False).argv[-2:] == ("--timestamps", "c1")
+    assert docker_start_attached("c1").argv[2:] == ("start", "--attach", "--interactive", "c1")
+    assert docker_remove("c1").argv == ("docker", "container", "rm", "--force", "c1")

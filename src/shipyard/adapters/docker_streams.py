@@ -2,7 +2,8 @@
 merged, --follow until Ctrl-C), `docker exec` into a running container, and a one-off
 container (`docker create` + `docker start --attach`, removed afterwards).
 
-These run the CLI directly with the terminal passed through (stdin, a TTY when there is one),
+The commands are built in container_run.py (what a plan shows is what runs). These run the
+CLI directly with the terminal passed through (stdin, a TTY when there is one),
 which python-on-whales' captured calls cannot do. Exit codes are Docker's, which are the
 command's: docker exec and docker start --attach end with the command's status (126/127 when
 it cannot be started at all).
@@ -14,97 +15,29 @@ import contextlib
 import queue
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
+from shipyard import container_run
+from shipyard.commands import Command
 from shipyard.errors import ToolUnavailable
-from shipyard.taskdef_local import ContainerSpec
 
 ENGINE_HINT = "start it with scripts/bootstrap.sh (or `dockerd &` as root) and try again"
 
 
-def logs_argv(name: str, *, since: str | None, follow: bool) -> list[str]:
-    argv = ["docker", "container", "logs", "--timestamps"]
-    if since:
-        argv += ["--since", since]
-    if follow:
-        argv.append("--follow")
-    return [*argv, name]
-
-
-def exec_argv(name: str, command: Sequence[str], *, tty: bool) -> list[str]:
-    # stdin is always passed on: `inv exec -- sh -s < script.sh` works as docker exec -i does
-    return [
-        "docker",
-        "container",
-        "exec",
-        "--interactive",
-        *(["--tty"] if tty else []),
-        name,
-        *command,
-    ]
-
-
-def create_argv(
-    spec: ContainerSpec,
-    command: Sequence[str],
-    *,
-    name: str,
-    network: str,
-    labels: Mapping[str, str],
-    env_file: Path | None,
-    tty: bool,
-    pull: bool = False,
-) -> list[str]:
-    """A one-off container of `spec` running `command` (the entrypoint kept, as ECS's
-    containerOverrides keeps it): its environment, secrets (env file), volumes, user and
-    working directory, on the stack's network; no published ports, no health check. `pull`:
-    the image may be pulled when missing (else only what the engine holds is used)."""
-    argv = ["docker", "container", "create", "--name", name, "--network", network, "--interactive"]
-    argv += ["--pull", "missing" if pull else "never"]
-    if tty:
-        argv.append("--tty")
-    for key, value in labels.items():
-        argv += ["--label", f"{key}={value}"]
-    for key, value in spec.environment:
-        argv += ["--env", f"{key}={value}"]  # the task definition's plain values, no secrets
-    if env_file is not None:
-        argv += ["--env-file", str(env_file)]
-    for m in spec.mounts:
-        argv += ["--volume", f"{m.volume}:{m.path}:{'ro' if m.read_only else 'rw'}"]
-    if spec.read_only:
-        argv.append("--read-only")
-    if spec.user:
-        argv += ["--user", spec.user]
-    if spec.workdir:
-        argv += ["--workdir", spec.workdir]
-    if spec.init:
-        argv.append("--init")
-    args = list(command)
-    if spec.entrypoint:
-        argv += ["--entrypoint", spec.entrypoint[0]]
-        args = [*spec.entrypoint[1:], *args]
-    return [*argv, spec.image, *args]
-
-
-def start_argv(name: str) -> list[str]:
-    return ["docker", "container", "start", "--attach", "--interactive", name]
-
-
-def _popen(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+def _popen(cmd: Command, **kwargs: object) -> subprocess.Popen[bytes]:
     try:
-        return subprocess.Popen(list(argv), **kwargs)  # type: ignore[call-overload, no-any-return]
+        return subprocess.Popen(list(cmd.argv), **kwargs)  # type: ignore[call-overload, no-any-return]
     except FileNotFoundError:
         raise ToolUnavailable(
             "the docker command is not installed", hint="run scripts/bootstrap.sh"
         ) from None
 
 
-def attached(argv: Sequence[str], *, stdout: TextIO | None = None) -> int:
-    """Run `argv` with this terminal's stdin (and stdout, or `stdout`); its exit code. On
+def attached(cmd: Command, *, stdout: TextIO | None = None) -> int:
+    """Run `cmd` with this terminal's stdin (and stdout, or `stdout`); its exit code. On
     Ctrl-C the child gets it as well (one process group) and is waited for."""
-    proc = _popen(argv, stdout=stdout)
+    proc = _popen(cmd, stdout=stdout)
     try:
         return proc.wait()
     except BaseException:
@@ -112,8 +45,9 @@ def attached(argv: Sequence[str], *, stdout: TextIO | None = None) -> int:
         raise
 
 
-def quiet(argv: Sequence[str], timeout: float = 120) -> tuple[int, str]:
-    """Run `argv` capturing its output: (exit code, last line of its stderr)."""
+def quiet(cmd: Command, timeout: float = 120) -> tuple[int, str]:
+    """Run `cmd` capturing its output: (exit code, last line of its stderr)."""
+    argv = cmd.argv
     try:
         proc = subprocess.run(
             list(argv), capture_output=True, text=True, timeout=timeout, check=False
@@ -160,7 +94,7 @@ def _merged(
         for label, name in sources:
             # the container's stderr comes on docker's: both are its log
             proc = _popen(
-                logs_argv(name, since=since, follow=follow),
+                container_run.docker_logs(name, since=since, follow=follow),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

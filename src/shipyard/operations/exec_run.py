@@ -10,11 +10,18 @@ command's exit code. Neither takes the deploy lock: they change no release.
 from __future__ import annotations
 
 import secrets as pysecrets
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from shipyard.adapters.containers import LABEL_CONTAINER, LABEL_ENV, LABEL_VERSION, write_env_file
-from shipyard.adapters.docker_streams import attached, create_argv, exec_argv, quiet, start_argv
+from shipyard.adapters.docker_streams import attached, quiet
+from shipyard.commands import Command
+from shipyard.container_run import (
+    Placement,
+    docker_create,
+    docker_exec,
+    docker_remove,
+    docker_start_attached,
+)
 from shipyard.errors import DeployFailed, ShipyardError, UsageError
 from shipyard.operations.command_types import CommandOptions as CommandOptions
 from shipyard.operations.command_types import CommandResult as CommandResult
@@ -65,7 +72,7 @@ def _local_exec(ctx: Context, opts: CommandOptions, out: TextIO | None) -> Comma
     name = info.labels.get(LABEL_CONTAINER, info.name)
     result = CommandResult(ctx.environment, name, info.name, opts.command)
     result.facts["release_id"] = release.release_id
-    argv = exec_argv(info.name, opts.command, tty=opts.tty)
+    argv = docker_exec(info.name, opts.command, tty=opts.tty)
     if opts.dry_run:
         result.plan = Plan(f"exec in {ctx.environment}")
         result.plan.add("exec", f"{name} of release {release.release_id}", argv)
@@ -101,8 +108,8 @@ def _local_run(ctx: Context, opts: CommandOptions, out: TextIO | None) -> Comman
     result.facts.update(release_id=release.release_id, image=spec.image)
     if opts.dry_run:
         keys = ", ".join(key for key, _ in spec.secrets)
-        shown = Path(f"<0600 env file of {keys}>") if keys else None
-        create = _create_argv(target, spec, opts, name, labels, shown)
+        shown = f"<0600 env file of {keys}>" if keys else None
+        create = _create_command(target, spec, opts, name, labels, shown)
         result.plan = _local_run_plan(ctx, release.release_id, chosen, create, name)
         return result
     if not (target.containers.image_present(spec.image) or target.runtime.pullable(spec.image)):
@@ -115,35 +122,36 @@ def _local_run(ctx: Context, opts: CommandOptions, out: TextIO | None) -> Comman
     return result
 
 
-def _create_argv(
+def _create_command(
     target: LocalTarget,
     spec: ContainerSpec,
     opts: CommandOptions,
     name: str,
     labels: dict[str, str],
-    env_file: Path | None = None,
-) -> list[str]:
-    return create_argv(
-        spec,
-        opts.command,
+    env_file: str | None = None,
+) -> Command:
+    where = Placement(
         name=name,
         network=target.network,
         labels=labels,
+        host_ports=[],
         env_file=env_file,
-        tty=opts.tty,
         pull=target.runtime.pullable(spec.image),
     )
+    return docker_create(spec, opts.command, where, tty=opts.tty)
 
 
 def _local_run_plan(
-    ctx: Context, release_id: str, container: str, create: list[str], name: str
+    ctx: Context, release_id: str, container: str, create: Command, name: str
 ) -> Plan:
     plan = Plan(f"run in {ctx.environment}")
     plan.add("create", f"{container} of release {release_id}, secrets in a 0600 env file", create)
-    plan.add("start", "attached: its output here, its exit code is inv run's", start_argv(name))
     plan.add(
-        "remove", "afterwards, whatever happened", ["docker", "container", "rm", "--force", name]
+        "start",
+        "attached: its output here, its exit code is inv run's",
+        docker_start_attached(name),
     )
+    plan.add("remove", "afterwards, whatever happened", docker_remove(name))
     return plan
 
 
@@ -161,13 +169,15 @@ def _run_once(
     resolved = {key: target.runtime.resolve(ref) for key, ref in spec.secrets}
     env_file = write_env_file(target.runtime.env_dir, resolved) if resolved else None
     try:
-        code, why = quiet(_create_argv(target, spec, opts, name, labels, env_file))
+        code, why = quiet(
+            _create_command(target, spec, opts, name, labels, str(env_file) if env_file else None)
+        )
     finally:
         if env_file is not None:
             env_file.unlink(missing_ok=True)
     if code != 0:
         raise DeployFailed(f"docker create {name} failed: {why}")
     try:
-        return attached(start_argv(name), stdout=out)
+        return attached(docker_start_attached(name), stdout=out)
     finally:
-        quiet(["docker", "container", "rm", "--force", name])
+        quiet(docker_remove(name))
