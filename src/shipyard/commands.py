@@ -9,7 +9,7 @@ never included, and so are the environment variables a command reads.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,3 +139,33 @@ def k6_run(
     for key, value in variables:
         argv += ["-e", f"{key}={value}"]
     return command(*argv, script, env=env)
+
+
+# -- linters and sessions ----------------------------------------------------------------------
+def hadolint(binary: str, dockerfile: str, *, machine_readable: bool = False) -> Command:
+    """hadolint of `dockerfile`, run from the project root so its .hadolint.yaml applies;
+    findings as JSON for a report, else as plain lines for a log."""
+    return command(
+        binary, *(("--format", "json") if machine_readable else ("--no-color",)), dockerfile
+    )
+
+
+def nox_session(python: str, session: str) -> Command:
+    """One nox session, with this interpreter's nox (the project's virtualenv)."""
+    return command(python, "-m", "nox", "-s", session)
+
+
+# -- the host ----------------------------------------------------------------------------------
+def iptables(binary: str, *args: str) -> Command:
+    """iptables waiting up to 10 s for the xtables lock (Docker takes it too)."""
+    return command(binary, "-w", "10", *args)
+
+
+def docker_network_create(name: str, labels: Mapping[str, str]) -> Command:
+    labelled = [a for key, value in labels.items() for a in ("--label", f"{key}={value}")]
+    return command("docker", "network", "create", *labelled, name)
+
+
+def docker_volume_create(name: str, labels: Mapping[str, str]) -> Command:
+    labelled = [a for key, value in labels.items() for a in ("--label", f"{key}={value}")]
+    return command("docker", "volume", "create", *labelled, name)

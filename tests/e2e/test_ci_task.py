@@ -62,7 +62,7 @@ def test_dry_run_prints_every_stage_and_builds_nothing(
         "nox -s lint",
         "nox -s typecheck",
         "nox -s tests",
-        "hadolint app/Dockerfile",
+        "hadolint --no-color app/Dockerfile",
         "docker buildx build",
         "docker tag",
         "docker push",

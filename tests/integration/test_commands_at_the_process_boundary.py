@@ -1,7 +1,7 @@
 """What a dry run shows is what runs: a `docker` on PATH that logs its argv and then runs the
 real docker sees, for a build of the sample app, exactly the argv the build's plan holds; the
-same for `docker tag` and for the local target's `docker run` (whose release id, digest, host
-port and env file the plan can only name)."""
+same for `docker tag` and for the local target's network, volumes and `docker run` (whose
+release id, digest, host port and env file the plan can only name)."""
 
 from __future__ import annotations
 
@@ -111,3 +111,8 @@ def test_the_local_docker_run_shown_is_the_docker_run_run(
     for argv in ran:
         matching = [c for c in shown if _matches(c, argv)]
         assert len(matching) == 1, f"ran: {argv}\nshown: {shown}"
+    # the stack's network and volumes, created on the first release, as the plan shows them
+    for action, head in (("network", "network"), ("volume", "volume")):
+        created = _ran(log, "docker", head, "create")
+        assert created
+        assert set(created) <= {s.command for s in planned.steps if s.action == action}

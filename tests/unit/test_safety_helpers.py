@@ -138,7 +138,8 @@ def test_the_lint_dry_run_names_the_hadolint_command(tmp_path: Path) -> None:
     result = scan.run(ctx, ScanOptions(local=True, dry_run=True))
     assert result.plan is not None
     (step,) = result.plan.steps
-    assert step.command[-1] == str(ctx.root / "app" / "Dockerfile")
+    # the command the lint runs: from the project root, findings as JSON
+    assert step.command[1:] == ("--format", "json", "app/Dockerfile")
     assert Path(step.command[0]).name == "hadolint"
 
 

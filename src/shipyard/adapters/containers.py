@@ -20,7 +20,7 @@ from typing import Any
 
 from shipyard.adapters.docker import CliFailed, DockerEngine, docker_error_text
 from shipyard.adapters.ports import free_port
-from shipyard.commands import command
+from shipyard.commands import command, docker_network_create, docker_volume_create
 from shipyard.container_run import Placement, docker_run
 from shipyard.errors import DeployFailed, UsageError
 from shipyard.secrets import Secret
@@ -86,20 +86,20 @@ class Containers:
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
         if self._call("network inspect", lambda: self.client.network.exists(name)):
             return
-        w = _whales()
         try:
-            self.client.network.create(name, labels=dict(labels))
-        except w.exceptions.DockerException as exc:
+            self.engine._cli(docker_network_create(name, labels))
+        except CliFailed as exc:
             # another process may have created it a moment ago
             if not self.client.network.exists(name):
-                raise DeployFailed(
-                    f"docker network create {name} failed: {docker_error_text(exc)}"
-                ) from None
+                raise DeployFailed(f"docker network create {name} failed: {exc}") from None
 
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
         if self._call("volume inspect", lambda: self.client.volume.exists(name)):
             return
-        self._call("volume create", lambda: self.client.volume.create(name, labels=dict(labels)))
+        try:
+            self.engine._cli(docker_volume_create(name, labels))
+        except CliFailed as exc:
+            raise DeployFailed(f"docker volume create failed: {exc}") from None
 
     def bridge(self, network: str) -> str:
         """The host interface of a bridge network (what the isolation rules name)."""

@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from shipyard.commands import Command, iptables
 from shipyard.errors import ToolUnavailable
 
 FIXED_IN = 28  # the first Docker major version that drops these packets itself
@@ -55,10 +56,17 @@ class Isolation:
             *("-m", "comment", "--comment", self.comment, "-j", "DROP"),
         ]
 
+    def insert(self, bridge: str, port: int) -> Command:
+        """The command that puts the rule for `port` on `bridge` first in the chain."""
+        return iptables(self.binary, "-I", CHAIN, "1", *self.rule(bridge, port))
+
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._run_command(iptables(self.binary, *args))
+
+    def _run_command(self, cmd: Command) -> subprocess.CompletedProcess[str]:
         try:
             return subprocess.run(
-                [self.binary, "-w", "10", *args],
+                list(cmd.argv),
                 capture_output=True,
                 text=True,
                 timeout=30,
@@ -96,7 +104,7 @@ class Isolation:
         for port in sorted(set(ports)):
             spec = self.rule(bridge, port)
             if self._run("-C", CHAIN, *spec).returncode != 0:
-                self._ok(self._run("-I", CHAIN, "1", *spec))
+                self._ok(self._run_command(self.insert(bridge, port)))
 
     def rules(self, *, any_stack: bool = False) -> list[list[str]]:
         """The specs of the tagged rules in the chain: this stack's, or every shipyard's."""

