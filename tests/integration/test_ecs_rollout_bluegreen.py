@@ -164,7 +164,7 @@ ROLLBACK = {"rollbackInfo": {"rollbackDeploymentId": "d-BACK"}}
 
 
 def bg_target(ctx: Context, clock: FakeClock) -> EcsBlueGreenTarget:
-    return EcsBlueGreenTarget(ctx, clock=clock, sleep=clock.sleep, fetch=get)
+    return EcsBlueGreenTarget(ctx, clock=clock, sleep=clock.sleep)
 
 
 def deploy(ctx: Context, clock: FakeClock, **opts: Any) -> DeployResult:

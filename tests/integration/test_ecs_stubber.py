@@ -353,7 +353,7 @@ class Stubs:
 
 
 def rolling_target(ctx: Context, clock: FakeClock) -> EcsTarget:
-    return EcsTarget(ctx, clock=clock, sleep=clock.sleep, fetch=get)
+    return EcsTarget(ctx, clock=clock, sleep=clock.sleep)
 
 
 def deploy(ctx: Context, clock: FakeClock, target: EcsTarget, **opts: Any) -> DeployResult:

@@ -12,7 +12,6 @@ nox inside nox.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -25,7 +24,7 @@ from shipyard.adapters import processes
 from shipyard.commands import Command
 from shipyard.context import Context
 from shipyard.errors import ScanFailed, ShipyardError, ToolUnavailable, UsageError
-from shipyard.operations import build, push, tag
+from shipyard.operations import build, push, scan, tag
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
 from shipyard.secrets import redact
@@ -225,11 +224,7 @@ def _plan(
 
 
 def _scan(ctx: Context, version: str, digest: str) -> tuple[str, dict[str, Any]]:
-    # the scan gate is the ECR scanning work's (operations/scan.py): found by module path so
-    # `inv ci` does not depend on its internals at import time
-
-    scan_op = importlib.import_module("shipyard.operations.scan")
-    result = scan_op.run(ctx, scan_op.ScanOptions(version=version or None))
+    result = scan.run(ctx, scan.ScanOptions(version=version or None))
     counts = {k: v for k, v in result.counts().items() if v}
     shown = ", ".join(f"{n} {sev}" for sev, n in counts.items()) or "no findings"
     if not result.passed:

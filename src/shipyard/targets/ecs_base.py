@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.cloudwatch import CloudWatch
 from shipyard.adapters.ecs import EcrImages, EcsApi, parse_ecr_image, short_arn
-from shipyard.adapters.http import HttpAnswer, get
 from shipyard.config.targets import EcsServiceConfig, EcsTargetConfig
 from shipyard.errors import ConfigError, DeployFailed, RegistryError, UsageError
 from shipyard.targets.base import Artifact
@@ -32,7 +31,6 @@ class EcsBase:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        fetch: Callable[[str, float], HttpAnswer] = get,
     ) -> None:
         if not isinstance(ctx.config.target, EcsTargetConfig):
             raise ConfigError(f"target kind {ctx.config.target.kind!r} is not an ECS target")
@@ -42,7 +40,6 @@ class EcsBase:
         self.console = ctx.console
         self.clock = clock
         self.sleep = sleep
-        self.fetch = fetch  # the engine's verify gate fetches; kept for callers that pass it
         self.ecs = EcsApi(ctx.aws)
         self.cloudwatch = CloudWatch(ctx.aws)
         self.ecr = EcrImages(ctx.aws)

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.codedeploy import ACTIVE_STATUSES, CodeDeploy, appspec, hook_order
 from shipyard.adapters.ecs import short_arn
-from shipyard.adapters.http import HttpAnswer, get
 from shipyard.config.targets import ECS_HOOKS, EcsBlueGreenTargetConfig, EcsServiceConfig
 from shipyard.console import format_seconds
 from shipyard.errors import ConfigError, DeployFailed, LockHeld, VerifyFailed
@@ -49,9 +48,8 @@ class EcsBlueGreenTarget(EcsTarget):
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        fetch: Callable[[str, float], HttpAnswer] = get,
     ) -> None:
-        super().__init__(ctx, clock=clock, sleep=sleep, fetch=fetch)
+        super().__init__(ctx, clock=clock, sleep=sleep)
         if not isinstance(ctx.config.target, EcsBlueGreenTargetConfig):
             raise ConfigError("the ecs-bluegreen target needs [target.codedeploy]")
         self.bg: EcsBlueGreenTargetConfig = ctx.config.target
