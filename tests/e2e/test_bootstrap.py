@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import pwd
@@ -619,14 +620,27 @@ class CiUser:
         )
 
 
+# Two xdist workers may both find sudo missing: apt holds one dpkg lock, so they take turns.
+SUDO_INSTALL_LOCK = Path(tempfile.gettempdir()) / "shipyard-tests-install-sudo.lock"
+
+
 def ensure_sudo() -> None:
-    if shutil.which("sudo"):
-        return
+    """Install sudo once per machine, whichever test asks first; apt's own errors when it fails."""
+    with SUDO_INSTALL_LOCK.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if shutil.which("sudo"):
+            return
+        apt_get(["update", "-qq"])
+        apt_get(["install", "-y", "-qq", "--no-install-recommends", "sudo"])
+
+
+def apt_get(args: list[str]) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "sudo"]
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=True)
-        subprocess.run(install, env=env, capture_output=True, check=True)
+    # Waits for a dpkg lock that another process (unattended-upgrades, a user) holds.
+    command = ["apt-get", "-o", "DPkg::Lock::Timeout=300", *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()}")
 
 
 @pytest.fixture
