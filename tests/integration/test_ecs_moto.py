@@ -1,7 +1,8 @@
 """The stateful parts against moto in server mode, driven through the rollout engine
 (shipyard.rollout.api): register, update, describe, tags as records, status and its mismatches,
-rollback choice, revision pruning, the DynamoDB lock, alarms, metrics, several services, the
-verify gate against a real local HTTP server.
+rollback choice, revision pruning, alarms, metrics, the verify gate against a real local HTTP
+server. Several services are in test_ecs_moto_services.py, the DynamoDB lock in
+test_ecs_moto_lock.py; the moto helpers in tests/support/moto_ecs.py.
 
 moto's update_service starts no new deployment (it keeps the old record), so these tests use
 tests.support.moto_rollforward.ecs_rollouts_complete(), which makes moto do what ECS does when a
@@ -10,217 +11,41 @@ rollout completes; test_plain_moto_* shows what happens without it.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
-from shipyard.config import load_config
-from shipyard.console import Console
-from shipyard.context import Context
-from shipyard.errors import (
-    DeployFailed,
-    LockHeld,
-    RolledBack,
-    ShipyardError,
-    UsageError,
-)
+from shipyard.errors import DeployFailed, RolledBack, ShipyardError, UsageError
 from shipyard.locking.dynamodb import DynamoDbLock
 from shipyard.rollout import api
-from shipyard.targets.base import Artifact, DeployOptions, DeployResult
+from shipyard.targets.base import Artifact
 from shipyard.targets.ecs import EcsTarget
 from tests.conftest import MotoServer
-from tests.support.moto_rollforward import ecs_rollouts_complete, push_image
+from tests.support.moto_ecs import (
+    ACCOUNT,
+    CLUSTER,
+    REGION,
+    App,
+    active,
+    app,
+    client,
+    deploy,
+    fast,
+    make_ctx,
+    metric_sum,
+    no_sleep,
+    push,
+    rollback,
+    rollouts,
+    serving,
+    setup_env,
+    tag,
+    tags,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-REGION = "ap-northeast-2"
-ACCOUNT = "123456789012"
-CLUSTER = "gamepulse-cluster"
-
-
-class App(BaseHTTPRequestHandler):
-    """The environment URL: /health/ answers `healthy`'s status, /version the version."""
-
-    healthy = 200
-    version = "1.1.0"
-
-    def do_GET(self) -> None:
-        status, body = (
-            (self.healthy, "ok") if self.path.startswith("/health") else (200, self.version)
-        )
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        return
-
-
-@pytest.fixture
-def app() -> Iterator[tuple[str, type[App]]]:
-    handler = type("AppHandler", (App,), {})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-
-
-@pytest.fixture
-def rollouts(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
-    with ecs_rollouts_complete():
-        yield
-
-
-def client(name: str, aws: MotoServer) -> Any:
-    return boto3.client(name, endpoint_url=aws.endpoint, region_name=REGION)
-
-
-def push(aws: MotoServer, tag: str) -> Artifact:
-    ecr = client("ecr", aws)
-    try:
-        digest = push_image(ecr, "gamepulse", tag)
-    except ecr.exceptions.ImageAlreadyExistsException:
-        digest = ecr.describe_images(repositoryName="gamepulse", imageIds=[{"imageTag": tag}])[
-            "imageDetails"
-        ][0]["imageDigest"]
-    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/gamepulse@{digest}"
-    return Artifact(tag, image, digest, "a" * 40)
-
-
-def make_ctx(
-    tmp_path: Path, url: str, services: tuple[str, ...] = ("gamepulse-staging",), **overrides: Any
-) -> tuple[Context, io.StringIO]:
-    root = tmp_path / "proj"
-    if not root.exists():
-        shutil.copytree(REPO / "deploy", root / "deploy")
-        (root / "version.txt").write_text("1.1.0\n")
-        for name in services[1:]:  # the other services get their own family
-            (root / "deploy" / "taskdef" / f"{name}.json").write_text(
-                json.dumps({"family": f"gamepulse-{{{{environment}}}}-{name}"})
-            )
-    config = load_config(
-        "staging",
-        root=root,
-        environ={},
-        overrides={
-            "verify.url": url,
-            "verify.warmup_seconds": 0,
-            "verify.retries": 1,
-            "verify.backoff_seconds": 0,
-            "target.services": [
-                {"name": services[0]},
-                *({"name": n, "taskdef_overlay": f"deploy/taskdef/{n}.json"} for n in services[1:]),
-            ],
-            **overrides,
-        },
-    )
-    out = io.StringIO()
-    return Context(config=config, root=root, console=Console(out=out, err=out), environ={}), out
-
-
-def setup_env(aws: MotoServer, services: tuple[str, ...] = ("gamepulse-staging",)) -> Artifact:
-    """Cluster, repository, services on a first release 1.0.0 deployed by shipyard."""
-    client("ecs", aws).create_cluster(clusterName=CLUSTER)
-    client("ecr", aws).create_repository(repositoryName="gamepulse")
-    first = push(aws, "1.0.0")
-    ecs = client("ecs", aws)
-    for name in services:
-        family = "gamepulse-staging" if name == services[0] else f"gamepulse-staging-{name}"
-        arn = ecs.register_task_definition(
-            family=family,
-            requiresCompatibilities=["FARGATE"],
-            networkMode="awsvpc",
-            cpu="512",
-            memory="1024",
-            containerDefinitions=[{"name": "gamepulse", "image": first.image}],
-            tags=[
-                {"key": "shipyard:version", "value": "1.0.0"},
-                {"key": "shipyard:outcome", "value": "succeeded"},
-                {"key": "shipyard:digest", "value": first.digest},
-            ],
-        )["taskDefinition"]["taskDefinitionArn"]
-        ecs.create_service(cluster=CLUSTER, serviceName=name, taskDefinition=arn, desiredCount=2)
-    return first
-
-
-def serving(aws: MotoServer, name: str = "gamepulse-staging") -> str:
-    svc = client("ecs", aws).describe_services(cluster=CLUSTER, services=[name])["services"][0]
-    return str(svc["taskDefinition"]).rsplit("/", 1)[-1]
-
-
-def tags(aws: MotoServer, ref: str) -> dict[str, str]:
-    arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{ref}"
-    return {
-        t["key"]: t["value"]
-        for t in client("ecs", aws).list_tags_for_resource(resourceArn=arn)["tags"]
-    }
-
-
-def metric_sum(aws: MotoServer, name: str, service: str = "gamepulse-staging") -> float:
-    import datetime as dt
-
-    now = dt.datetime.now(dt.UTC)
-    points = client("cloudwatch", aws).get_metric_statistics(
-        Namespace="Shipyard",
-        MetricName=name,
-        Statistics=["Sum"],
-        Period=3600,
-        StartTime=now - dt.timedelta(hours=1),
-        EndTime=now + dt.timedelta(minutes=5),
-        Dimensions=[
-            {"Name": "Environment", "Value": "staging"},
-            {"Name": "Service", "Value": service},
-        ],
-    )["Datapoints"]
-    return sum(p["Sum"] for p in points)
-
-
-def no_sleep(_seconds: float) -> None:
-    return None
-
-
-def fast(ctx: Context) -> EcsTarget:
-    return EcsTarget(ctx, sleep=no_sleep)
-
-
-def deploy(
-    ctx: Context,
-    artifact: Artifact,
-    target: EcsTarget | None = None,
-    sleep: Any = no_sleep,
-    **opts: Any,
-) -> DeployResult:
-    return api.deploy(ctx, artifact, DeployOptions(**opts), target=target or fast(ctx), sleep=sleep)
-
-
-def rollback(
-    ctx: Context, to: str | None, target: EcsTarget | None = None, **opts: Any
-) -> DeployResult:
-    return api.rollback(ctx, to, DeployOptions(**opts), target=target or fast(ctx), sleep=no_sleep)
-
-
-def tag(aws: MotoServer, ref: str, **values: str) -> None:
-    client("ecs", aws).tag_resource(
-        resourceArn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{ref}",
-        tags=[{"key": f"shipyard:{k}", "value": v} for k, v in values.items()],
-    )
-
-
-def active(aws: MotoServer, family: str = "gamepulse-staging") -> list[str]:
-    arns = client("ecs", aws).list_task_definitions(familyPrefix=family, status="ACTIVE")[
-        "taskDefinitionArns"
-    ]
-    return [a.rsplit("/", 1)[-1] for a in arns]
+__all__ = ["app", "rollouts"]  # the fixtures these tests use
 
 
 # -- deploy ---------------------------------------------------------------------------------------
@@ -391,67 +216,6 @@ def test_plain_moto_is_not_called_a_success(
     with pytest.raises(DeployFailed, match="ECS started no deployment"):
         deploy(ctx, push(aws, "1.1.0"))
     assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] != "succeeded"
-
-
-# -- several services ------------------------------------------------------------------------
-def test_several_services_one_digest_and_a_failure_rolls_back_the_switched_ones(
-    tmp_path: Path,
-    aws: MotoServer,
-    rollouts: None,
-    app: tuple[str, type[App]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    names = ("api", "worker")
-    setup_env(aws, names)
-    ctx, _ = make_ctx(tmp_path, app[0], names)
-    ok = deploy(ctx, push(aws, "1.1.0"))
-    assert ok.outcome == "succeeded"
-    assert (serving(aws, "api"), serving(aws, "worker")) == (
-        "gamepulse-staging:2",
-        "gamepulse-staging-worker:2",
-    )
-    api_doc = client("ecs", aws).describe_task_definition(taskDefinition="gamepulse-staging:2")[
-        "taskDefinition"
-    ]
-    worker_doc = client("ecs", aws).describe_task_definition(
-        taskDefinition="gamepulse-staging-worker:2"
-    )["taskDefinition"]
-    assert (
-        api_doc["containerDefinitions"][0]["image"]
-        == worker_doc["containerDefinitions"][0]["image"]
-    )
-
-    # next release: the worker's rollout never gets tasks running and the deployment FAILS
-    from moto.ecs.models import EC2ContainerServiceBackend
-
-    shimmed = EC2ContainerServiceBackend.update_service
-
-    def worker_fails(self: Any, props: dict[str, Any]) -> Any:
-        svc = shimmed(self, props)
-        if svc.name == "worker" and str(svc.task_definition).endswith(":3"):
-            svc.deployments[0].update(
-                rolloutState="FAILED",
-                runningCount=0,
-                failedTasks=2,
-                rolloutStateReason="tasks failed to start",
-            )
-        return svc
-
-    # undone at the block's end, before `rollouts` restores moto's own update_service: the
-    # test's monkeypatch (set up first, by `rollouts`) would otherwise put the shim back after
-    # it and leave it for every later test in the process
-    with monkeypatch.context() as patch:
-        patch.setattr(EC2ContainerServiceBackend, "update_service", worker_fails)
-        with pytest.raises(DeployFailed) as err:
-            deploy(ctx, push(aws, "1.2.0"))
-    assert "worker" in err.value.message
-    assert (serving(aws, "api"), serving(aws, "worker")) == (
-        "gamepulse-staging:2",
-        "gamepulse-staging-worker:2",
-    )
-    assert tags(aws, "gamepulse-staging:3")["shipyard:outcome"] == "rolled_back"
-    assert tags(aws, "gamepulse-staging-worker:3")["shipyard:outcome"] == "rolled_back"
-    assert metric_sum(aws, "DeployFailure", "api") == 1
 
 
 # -- rollback and revisions ----------------------------------------------------------------------
@@ -671,87 +435,3 @@ def test_no_wait_leaves_the_rollout_to_inv_wait(
     assert "continues" in out.getvalue()
     assert str(serving.release_id).endswith("gamepulse-staging:2")
     assert tags(aws, "gamepulse-staging:2")["shipyard:outcome"] == "succeeded"
-
-
-# -- the lock --------------------------------------------------------------------------------------
-def test_dynamodb_lock_conditional_write_owner_release_and_expiry(aws: MotoServer) -> None:
-    from shipyard.adapters.aws import AwsClients
-    from shipyard.config.aws import AwsConfig
-
-    now = [1000.0]
-    clients = AwsClients(AwsConfig(region=REGION))
-    first = DynamoDbLock(
-        clients,
-        table="locks",
-        environment="staging",
-        ttl_seconds=60,
-        owner="alice",
-        clock=lambda: now[0],
-        sleep=lambda _s: None,
-    )
-    second = DynamoDbLock(
-        clients,
-        table="locks",
-        environment="staging",
-        ttl_seconds=60,
-        owner="bob",
-        clock=lambda: now[0],
-        sleep=lambda _s: None,
-    )
-    info = first.acquire("deploy 1.1.0")  # creates the table on first use
-    assert info.owner == "alice"
-    with pytest.raises(LockHeld, match="held by alice") as err:
-        second.acquire("deploy 1.2.0")
-    assert "deploy 1.1.0" in err.value.message
-    second.release()  # bob holds nothing: alice's lock stays
-    held = second.status()
-    assert held is not None
-    assert held.owner == "alice"
-    assert held.message == "deploy 1.1.0"
-    assert held.expires == pytest.approx(1060.0)
-    # other environments are independent
-    DynamoDbLock(
-        clients, table="locks", environment="production", ttl_seconds=60, owner="carol"
-    ).acquire("x")
-
-    now[0] = 1061.0  # alice's lock expired: bob takes over
-    assert second.status() is None
-    assert second.acquire("deploy 1.2.0").owner == "bob"
-    first.release()  # alice's late release must not free bob's lock
-    still = first.status()
-    assert still is not None
-    assert still.owner == "bob"
-    freed = first.force_release()
-    assert freed is not None
-    assert freed.owner == "bob"
-    assert first.status() is None
-
-
-def test_deploy_waits_for_or_refuses_a_held_lock(
-    tmp_path: Path, aws: MotoServer, rollouts: None, app: tuple[str, type[App]]
-) -> None:
-    setup_env(aws)
-    ctx, _ = make_ctx(tmp_path, app[0])
-    other = DynamoDbLock(
-        ctx.aws, table="shipyard-locks", environment="staging", ttl_seconds=60, owner="ci"
-    )
-    other.acquire("deploy from CI")
-    with pytest.raises(LockHeld, match="held by ci"):
-        deploy(ctx, push(aws, "1.1.0"))
-    assert serving(aws) == "gamepulse-staging:1"
-    other.release()
-    assert deploy(ctx, push(aws, "1.1.0")).outcome == "succeeded"
-
-
-def test_refuses_while_a_deployment_is_in_progress(
-    tmp_path: Path, aws: MotoServer, app: tuple[str, type[App]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "0")  # moto's own deployment stays IN_PROGRESS
-    setup_env(aws)
-    ctx, _ = make_ctx(tmp_path, app[0])
-    with pytest.raises(LockHeld, match="already in progress"):
-        deploy(ctx, push(aws, "1.1.0"), lock_wait=0)
-    with pytest.raises(LockHeld, match="already in progress"):
-        deploy(ctx, push(aws, "1.1.0"), lock_wait=0.05)
-    assert serving(aws) == "gamepulse-staging:1"
-    assert active(aws) == ["gamepulse-staging:1"]

@@ -1,7 +1,8 @@
 """The rolling ECS target under the rollout engine: interrupts, superseding deployments, verify
-and bake failures after the shift, a rollback whose own rollout fails, --no-wait and `inv wait`
-(issue 9: defects 11-13 and "ECS truth"; issue 13: items 1-3). Stubber sequences checked
-against the ECS service model; verify talks to a real HTTP server on 127.0.0.1."""
+failures after the shift, a rollback whose own rollout fails, refusing while another rollout is
+under way, --no-wait and `inv wait` (issue 9: defects 11-13 and "ECS truth"; issue 13: items
+1-3); failures while baking are in test_ecs_rollout_bake.py. Stubber sequences checked against
+the ECS service model; verify talks to a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ from shipyard.errors import (
     Superseded,
 )
 from shipyard.rollout import api
-from tests.integration.test_ecs_stubber import (
+from tests.support.ecs_stubs import (
+    BACK,
+    BACK_DONE,
     CLUSTER,
+    DONE,
     FAMILY,
     NEW,
     OLD,
@@ -30,42 +34,20 @@ from tests.integration.test_ecs_stubber import (
     Site,
     Stubs,
     arn,
+    creds,
     dep,
     deploy,
+    ended,
     make_ctx,
+    revert,
     rolling,
     rolling_target,
     service,
+    site,
     steady,
 )
-from tests.integration.test_ecs_stubber import creds as creds_fixture
-from tests.integration.test_ecs_stubber import site as site_fixture
 
-creds = creds_fixture  # the shared fixtures, by the names the tests ask for
-site = site_fixture
-
-BACK = service(
-    [
-        dep("ecs-svc/back", "PRIMARY", OLD, "IN_PROGRESS", 0, minute=9),
-        dep("ecs-svc/new", "ACTIVE", NEW, "COMPLETED", 2, minute=5),
-    ]
-)
-BACK_DONE = service([dep("ecs-svc/back", "PRIMARY", OLD, "COMPLETED", 2, minute=9)])
-DONE = service([dep("ecs-svc/new", "PRIMARY", NEW, "COMPLETED", 2, minute=5)])
-
-
-def revert(stubs: Stubs, before: dict[str, Any]) -> None:
-    """undo: observe `before` (ours PRIMARY), update back to :4, watch it COMPLETE."""
-    stubs.describe(before)
-    stubs.update(OLD, BACK, breaker=False)
-    stubs.describe(BACK_DONE)
-
-
-def ended(stubs: Stubs, after: dict[str, Any]) -> None:
-    """Observed at the end, then the outcome tag and the metrics."""
-    stubs.describe(after)
-    stubs.tag(NEW)
-    stubs.metrics()
+__all__ = ["creds", "site"]  # the fixtures these tests use
 
 
 # -- interrupts (defect 11) -------------------------------------------------------------------
@@ -213,71 +195,6 @@ def test_a_rollback_whose_own_rollout_fails_is_reported_not_ignored(
     assert "(the new release) serves: it could not be undone" in message
     assert "deployment ecs-svc/back FAILED" in message
     assert stubs.outcomes(NEW) == ["shifting", "failed"]
-
-
-def test_a_task_failing_while_baking_rolls_back(tmp_path: Path, creds: None, site: Site) -> None:
-    ctx, out = make_ctx(
-        tmp_path, "staging", site.url, **{"target.bake_seconds": 10, "target.poll_seconds": 5}
-    )
-    clock = FakeClock()
-    crashed = service([dep("ecs-svc/new", "PRIMARY", NEW, "COMPLETED", 1, failed=1, minute=5)])
-    with Stubs(ctx) as stubs:
-        stubs.start()
-        stubs.describe(DONE)  # watch: COMPLETED and PRIMARY
-        stubs.describe(DONE)  # bake, t=0
-        stubs.describe(crashed)  # bake, t=5: a task of :5 failed
-        stubs.no_stopped_tasks()
-        revert(stubs, crashed)
-        ended(stubs, BACK_DONE)
-        with pytest.raises(RolledBack) as err:
-            deploy(ctx, clock, rolling_target(ctx, clock))
-        stubs.done()
-    assert "1 task(s) of gamepulse-staging:5 failed while baking" in err.value.message
-    assert stubs.updates == [NEW, OLD]
-    assert "verify http://127.0.0.1" in out.getvalue()
-
-
-def test_the_release_breaking_while_baking_is_caught_by_the_probe(
-    tmp_path: Path, creds: None, site: Site
-) -> None:
-    class Breaks(FakeClock):
-        def sleep(self, seconds: float) -> None:
-            super().sleep(seconds)
-            site.app.health = 502  # the release falls over during the bake
-
-    ctx, _ = make_ctx(
-        tmp_path, "staging", site.url, **{"target.bake_seconds": 10, "target.poll_seconds": 5}
-    )
-    clock = Breaks()
-    with Stubs(ctx) as stubs:
-        stubs.start()
-        stubs.describe(DONE)
-        stubs.describe(DONE)  # bake t=0: fine, checks pass
-        stubs.describe(DONE)  # bake t=5: still PRIMARY, but the checks fail
-        revert(stubs, DONE)
-        ended(stubs, BACK_DONE)
-        with pytest.raises(RolledBack) as err:
-            deploy(ctx, clock, rolling_target(ctx, clock))
-        stubs.done()
-    assert "while baking" in err.value.message
-    assert "HTTP 502" in err.value.message
-    assert stubs.outcomes(NEW) == ["shifting", "rolled_back"]
-
-
-def test_bake_passes_when_the_release_holds(tmp_path: Path, creds: None, site: Site) -> None:
-    ctx, _ = make_ctx(
-        tmp_path, "staging", site.url, **{"target.bake_seconds": 10, "target.poll_seconds": 5}
-    )
-    clock = FakeClock()
-    with Stubs(ctx) as stubs:
-        stubs.start()
-        for _ in range(4):  # watch, bake at t=0, 5, 10
-            stubs.describe(DONE)
-        ended(stubs, DONE)
-        result = deploy(ctx, clock, rolling_target(ctx, clock))
-        stubs.done()
-    assert result.outcome == "succeeded"
-    assert clock.now - 1000.0 == pytest.approx(10, abs=0.1)
 
 
 def test_refuses_while_another_rollout_is_under_way_and_changes_nothing(

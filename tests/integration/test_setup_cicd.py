@@ -1,76 +1,37 @@
-"""inv setup-cicd and inv doctor against moto server, through the CLI: one role per AWS
-environment, the CodeDeploy application and deployment group, hook functions checked."""
+"""inv setup-cicd against moto server, through the CLI: one role per AWS environment, the
+CodeDeploy application and deployment group, hook functions checked; updates, dry run, bad
+input and scripts/setup-cicd.sh."""
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
-import zipfile
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.conftest import REPO, MotoServer, Project
-
-REPO_SLUG = "acme/gamepulse"
-ACCOUNT = "123456789012"
-REGION = "ap-northeast-2"
-OIDC_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
-SUB = "token.actions.githubusercontent.com:sub"
-LISTENER = (
-    f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/gp/0123456789abcdef/fedcba"
+from tests.support.setup_cicd import (
+    ACCOUNT,
+    CODEDEPLOY_ROLE,
+    HOOKS,
+    LISTENER,
+    LOAD_BALANCER,
+    REGION,
+    REPO_SLUG,
+    SUB,
+    client,
+    codedeploy_config,
+    ecs_service,
+    lambda_function,
+    role,
+    setup,
 )
-CODEDEPLOY_ROLE = "gamepulse-codedeploy"
-# what production needs for setup-cicd to create its deployment group
-LOAD_BALANCER = f"""service_role = "{CODEDEPLOY_ROLE}"
-target_groups = ["gamepulse-blue", "gamepulse-green"]
-prod_listener_arn = "{LISTENER}"
-"""
-
-
-def client(aws: MotoServer, name: str) -> Any:
-    return boto3.client(name, endpoint_url=aws.endpoint, region_name=REGION)
-
-
-def role(env: str) -> str:
-    return f"gamepulse-{env}-deploy"
 
 
 def policy_arn(env: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:policy/gamepulse-{env}-deploy"
-
-
-def codedeploy_config(project: Project, extra: str) -> None:
-    """Add keys to production's [target.codedeploy] table (TOML cannot open it twice)."""
-    path = project.path / "deploy" / "environments" / "production.toml"
-    anchor = 'deployment_config = "CodeDeployDefault.ECSCanary10Percent5Minutes"\n'
-    text = path.read_text()
-    assert anchor in text
-    path.write_text(text.replace(anchor, anchor + extra))
-
-
-def ecs_service(aws: MotoServer, env: str, controller: str = "CODE_DEPLOY") -> None:
-    """The environment's service, as the infrastructure would have created it."""
-    ecs = client(aws, "ecs")
-    ecs.create_cluster(clusterName="gamepulse-cluster")
-    arn = ecs.register_task_definition(
-        family=f"gamepulse-{env}",
-        containerDefinitions=[{"name": "gamepulse", "image": "busybox", "memory": 128}],
-    )["taskDefinition"]["taskDefinitionArn"]
-    ecs.create_service(
-        cluster="gamepulse-cluster",
-        serviceName=f"gamepulse-{env}",
-        taskDefinition=arn,
-        desiredCount=1,
-        deploymentController={"type": controller},
-    )
-
-
-def setup(project: Project, aws: MotoServer, *args: str) -> Any:
-    return project.inv("setup-cicd", "--repo", REPO_SLUG, *args, extra_env=aws.env())
 
 
 def changes(proc: Any, code: int = 0) -> dict[tuple[str, str], str]:
@@ -200,36 +161,6 @@ def test_setup_creates_a_deployment_group_only_for_a_codedeploy_service(
     assert groups["deploymentGroups"] == []
 
 
-def lambda_function(aws: MotoServer, name: str) -> None:
-    iam = client(aws, "iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    arn = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as zf:
-        zf.writestr("index.py", "def handler(event, context):\n    return None\n")
-    client(aws, "lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=arn,
-        Handler="index.handler",
-        Code={"ZipFile": code.getvalue()},
-    )
-
-
-HOOKS = 'hooks = { AfterAllowTraffic = "gp-smoke", BeforeAllowTraffic = "gp-gate" }\n'
-
-
 def test_setup_names_a_hook_function_that_does_not_exist(project: Project, aws: MotoServer) -> None:
     codedeploy_config(project, LOAD_BALANCER + HOOKS)
     ecs_service(aws, "production")
@@ -349,180 +280,3 @@ def test_the_setup_script_runs_setup_cicd(project: Project, aws: MotoServer) -> 
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"staging: role arn:aws:iam::{ACCOUNT}:role/gamepulse-staging-deploy" in proc.stdout
-
-
-# -- doctor -------------------------------------------------------------------------------------
-
-
-def make_environment(
-    project: Project, aws: MotoServer, env: str, *, log_group: bool = True
-) -> None:
-    client(aws, "ecr").create_repository(repositoryName=project.repository)
-    ecs_service(aws, env, "CODE_DEPLOY" if env == "production" else "ECS")
-    if log_group:
-        client(aws, "logs").create_log_group(logGroupName=f"/ecs/gamepulse-{env}")
-    client(aws, "secretsmanager").create_secret(
-        Name=f"gamepulse/{env}/db-password", SecretString="s3cret-db-password"
-    )
-
-
-def doctor(project: Project, aws: MotoServer, *args: str) -> Any:
-    return project.inv("doctor", *args, extra_env=aws.env())
-
-
-def checks_of(proc: Any) -> dict[str, dict[str, str]]:
-    return {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
-
-
-def test_doctor_all_ok(project: Project, aws: MotoServer) -> None:
-    make_environment(project, aws, "staging")
-    assert setup(project, aws, "--environments", "staging").returncode == 0
-
-    proc = doctor(project, aws, "--env", "staging", "--repo", REPO_SLUG, "--json")
-
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    checks = checks_of(proc)
-    assert {n: c["status"] for n, c in checks.items()} == {
-        "credentials": "OK",
-        "role": "OK",
-        "repository": "OK",
-        "cluster": "OK",
-        "service": "OK",
-        "log group": "OK",
-        "secrets": "OK",
-        "alarms": "SKIP",
-        "deployment group": "SKIP",
-        "hooks": "SKIP",
-    }
-    assert checks["role"]["detail"] == (
-        "gamepulse-staging-deploy trusts repo:acme/gamepulse:environment:staging"
-    )
-    assert checks["alarms"]["detail"] == "the target watches no alarms"
-    # the Slack webhook is a GitHub secret: unset here, Slack is off, as a release would say
-    assert checks["secrets"]["detail"] == (
-        "1 readable: gamepulse:DB_PASSWORD; slack off here (SLACK_WEBHOOK_URL not set)"
-    )
-    assert "s3cret-db-password" not in proc.stdout + proc.stderr
-
-
-def test_doctor_checks_the_deployment_group_and_the_hook_functions(
-    project: Project, aws: MotoServer
-) -> None:
-    codedeploy_config(project, LOAD_BALANCER + HOOKS)
-    make_environment(project, aws, "production")
-    client(aws, "cloudwatch").put_metric_alarm(
-        AlarmName="gamepulse-production-5xx",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Namespace="AWS/ApplicationELB",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    lambda_function(aws, "gp-gate")
-    assert setup(project, aws, "--environments", "production").returncode == 1  # gp-smoke
-
-    proc = doctor(project, aws, "--env", "production", "--repo", REPO_SLUG, "--json")
-
-    assert proc.returncode == 1
-    checks = checks_of(proc)
-    assert [n for n, c in checks.items() if c["status"] == "NG"] == ["hooks"]
-    assert checks["deployment group"]["detail"] == (
-        "gamepulse/gamepulse-production -> gamepulse-cluster/gamepulse-production"
-    )
-    assert checks["hooks"]["detail"] == (
-        "production: CodeDeploy hook Lambda function gp-smoke (AfterAllowTraffic) does not "
-        f"exist in {REGION}; create it, or remove the hook from target.codedeploy.hooks in "
-        "deploy/environments/production.toml"
-    )
-    assert "doctor: 1 check(s) NG: hooks" in proc.stderr
-
-    lambda_function(aws, "gp-smoke")
-    proc = doctor(project, aws, "--env", "production", "--repo", REPO_SLUG, "--json")
-    assert proc.returncode == 0, proc.stdout
-    assert checks_of(proc)["hooks"]["detail"] == (
-        "BeforeAllowTraffic gp-gate, AfterAllowTraffic gp-smoke"
-    )
-
-
-def test_doctor_explains_an_oidc_trust_mismatch(project: Project, aws: MotoServer) -> None:
-    make_environment(project, aws, "staging")
-    assert setup(project, aws, "--environments", "staging").returncode == 0
-    iam = client(aws, "iam")
-    trust = iam.get_role(RoleName=role("staging"))["Role"]["AssumeRolePolicyDocument"]
-    trust["Statement"][0]["Condition"]["StringEquals"][SUB] = (
-        f"repo:{REPO_SLUG}:environment:production"
-    )
-    iam.update_assume_role_policy(RoleName=role("staging"), PolicyDocument=json.dumps(trust))
-
-    proc = doctor(project, aws, "--env", "staging", "--repo", REPO_SLUG)
-
-    assert proc.returncode == 1
-    role_row = next(line for line in proc.stdout.splitlines() if line.startswith("role "))
-    assert "NG" in role_row
-    assert "OIDC trust mismatch" in proc.stdout
-    assert "presents sub 'repo:acme/gamepulse:environment:staging'" in proc.stdout
-    assert "environment:production" in proc.stdout
-    assert "doctor: 1 check(s) NG: role" in proc.stderr
-
-
-def test_doctor_names_what_is_missing(project: Project, aws: MotoServer) -> None:
-    make_environment(project, aws, "staging", log_group=False)
-
-    proc = doctor(project, aws, "--env", "production", "--repo", REPO_SLUG, "--json")
-
-    assert proc.returncode == 1
-    checks = checks_of(proc)
-    assert checks["role"]["status"] == "NG"
-    assert "role gamepulse-production-deploy does not exist" in checks["role"]["detail"]
-    assert "run inv setup-cicd --environments production" in checks["role"]["detail"]
-    assert checks["service"]["status"] == "NG"
-    assert "gamepulse-production" in checks["service"]["detail"]
-    assert checks["alarms"]["status"] == "NG"
-    assert "gamepulse-production-5xx" in checks["alarms"]["detail"]
-    assert checks["repository"]["status"] == "OK"
-    assert checks["deployment group"]["status"] == "NG"
-    assert "CodeDeploy application gamepulse does not exist" in checks["deployment group"]["detail"]
-    assert checks["hooks"] == {
-        "name": "hooks",
-        "status": "SKIP",
-        "detail": "no hooks configured (target.codedeploy.hooks)",
-    }
-
-
-@pytest.mark.parametrize(
-    ("sub", "operator", "ok"),
-    [
-        ("repo:acme/gamepulse:environment:staging", "StringEquals", True),
-        ("repo:acme/gamepulse:*", "StringLike", True),
-        ("repo:acme/gamepulse:ref:refs/heads/main", "StringEquals", False),
-        ("repo:acme/other:environment:staging", "StringEquals", False),
-    ],
-)
-def test_explain_trust(sub: str, operator: str, ok: bool) -> None:
-    from shipyard.operations.doctor import explain_trust
-
-    trust = {
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Principal": {"Federated": OIDC_ARN},
-                "Condition": {
-                    "StringEquals": {
-                        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com"
-                    },
-                    operator: {"token.actions.githubusercontent.com:sub": sub},
-                }
-                if operator == "StringLike"
-                else {
-                    operator: {
-                        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-                        "token.actions.githubusercontent.com:sub": sub,
-                    }
-                },
-            }
-        ]
-    }
-    assert (explain_trust(trust, REPO_SLUG, "staging") is None) is ok
