@@ -66,6 +66,13 @@ base file > default**. An environment variable never beats a flag that was given
 | `ECR_REPOSITORY` | `image.repository` |
 | `AWS_ENDPOINT_URL` | read by botocore itself, in place of `aws.endpoint_url` (moto, LocalStack) |
 
+A configuration that validated once is kept in `$XDG_CACHE_HOME/shipyard/config/` (default
+`~/.cache/shipyard/config/`, a 0700 directory), keyed by the hash of everything validation reads
+(both files, those variables, the flags) and of the validating code, so the next command with
+the same input skips pydantic's validation (about 90 ms). It holds no secret values: the files
+carry only references. An invalid configuration is never kept. `SHIPYARD_CONFIG_CACHE=off`
+turns it off.
+
 ## Secrets are references
 
 A secret is never written in a config file, only where it lives, as an inline table with

@@ -25,8 +25,10 @@ annotations only: they never run, so they may point anywhere but still count for
 
 Function-local imports are allowed in `tasks/` (each `inv` command imports only what it runs),
 in the target factory `targets/__init__` (importing any `shipyard.targets.*` module runs it, so
-it imports only the configured target: `inv status --env local` never loads the ECS ones)
-and, anywhere, for the heavy third-party libraries whose import costs start-up time:
+it imports only the configured target: `inv status --env local` never loads the ECS ones),
+in the adapter factory `shipyard.context` (each property imports the adapter it builds:
+`inv version` never loads the Docker or registry adapters) and, anywhere, for the heavy
+third-party libraries whose import costs start-up time:
 boto3/botocore (about 0.3 s), python_on_whales and pydantic-heavy helpers it pulls, slack_sdk,
 and `k6`. Every other function-local import only hides a dependency from the reader and from
 this test, so it fails here.
@@ -85,7 +87,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks", ("shipyard.tasks",)),
 )
 LAZY_ALLOWED = ("boto3", "botocore", "python_on_whales", "slack_sdk", "k6")
-LAZY_MODULES = ("shipyard.tasks", "shipyard.targets")  # packages, or exactly this module
+LAZY_MODULES = (
+    "shipyard.tasks",
+    "shipyard.targets",
+    "shipyard.context",
+)  # packages, or exactly this module
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from shipyard.config.base import SecretRef
+from shipyard.config.cache import validated
 from shipyard.config.merge import Path_, deep_merge, set_path
 from shipyard.config.model import ShipyardConfig
 from shipyard.errors import ConfigError, UsageError
@@ -109,7 +110,7 @@ def load_config(
     merged["environment"] = environment
 
     try:
-        return ShipyardConfig.model_validate(merged)
+        return validated(merged, ShipyardConfig.model_validate, environ)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, merged, origin, env_rel)) from None
 

@@ -1,0 +1,115 @@
+"""shipyard.config.cache: a configuration validated once is loaded, not validated, next time;
+any change to what validation reads is a new entry; an entry that is foreign, torn or stale
+is a miss; errors are never cached."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from shipyard.config import load_config
+from shipyard.config.cache import KEPT_ENTRIES, cache_dir
+from shipyard.config.model import ShipyardConfig
+from shipyard.errors import ConfigError
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def environ(tmp_path: Path) -> dict[str, str]:
+    return {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
+def entries(environ: dict[str, str]) -> list[Path]:
+    directory = cache_dir(environ)
+    assert directory is not None
+    return sorted(directory.glob("*.pickle"))
+
+
+def count_validations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = ShipyardConfig.model_validate.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[ShipyardConfig], obj: object, **kw: object) -> ShipyardConfig:
+        calls.append(1)
+        return real(cls, obj, **kw)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ShipyardConfig, "model_validate", classmethod(counting))
+    return calls
+
+
+def test_the_second_load_is_the_first_result_without_validating(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_validations(monkeypatch)
+    first = load_config("staging", root=REPO, environ=environ)
+    second = load_config("staging", root=REPO, environ=environ)
+    assert second == first
+    assert len(calls) == 1
+    (entry,) = entries(environ)
+    assert entry.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_another_input_is_another_entry(environ: dict[str, str]) -> None:
+    load_config("staging", root=REPO, environ=environ)
+    load_config("staging", root=REPO, environ={**environ, "AWS_REGION": "eu-west-1"})
+    flagged = load_config(
+        "staging", root=REPO, environ=environ, overrides={"aws.region": "us-east-2"}
+    )
+    assert flagged.aws.region == "us-east-2"
+    assert len(entries(environ)) == 3
+
+
+def test_an_edited_config_file_is_validated_again(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "deploy" / "environments").mkdir(parents=True)
+    base = root / "deploy" / "shipyard.toml"
+    base.write_text((REPO / "deploy" / "shipyard.toml").read_text())
+    env_file = root / "deploy" / "environments" / "staging.toml"
+    env_file.write_text((REPO / "deploy" / "environments" / "staging.toml").read_text())
+    environ = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert load_config("staging", root=root, environ=environ).aws.region == "ap-northeast-2"
+    base.write_text(base.read_text().replace('"ap-northeast-2"', '"sa-east-1"', 1))
+    assert load_config("staging", root=root, environ=environ).aws.region == "sa-east-1"
+
+
+@pytest.mark.parametrize("damage", ["torn", "not a config", "group-writable", "symlink"])
+def test_a_bad_entry_is_a_miss_and_is_replaced(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    good = load_config("staging", root=REPO, environ=environ)
+    (entry,) = entries(environ)
+    if damage == "torn":
+        entry.write_bytes(entry.read_bytes()[:40])
+    elif damage == "not a config":
+        entry.write_bytes(pickle.dumps({"aws": "elsewhere"}))
+    elif damage == "group-writable":
+        entry.chmod(0o664)
+    else:
+        elsewhere = entry.with_name("elsewhere")
+        entry.rename(elsewhere)
+        entry.symlink_to(elsewhere)
+    calls = count_validations(monkeypatch)
+    assert load_config("staging", root=REPO, environ=environ) == good
+    assert len(calls) == 1, "a bad entry was used instead of validating"
+
+
+def test_an_invalid_config_is_never_stored(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        load_config("staging", root=REPO, environ=environ, overrides={"aws.region": 5})
+    directory = cache_dir(environ)
+    assert directory is not None
+    assert not directory.exists() or entries(environ) == []
+
+
+def test_off_stores_nothing(tmp_path: Path) -> None:
+    environ = {"HOME": str(tmp_path), "SHIPYARD_CONFIG_CACHE": "off"}
+    load_config("staging", root=REPO, environ=environ)
+    assert not (tmp_path / ".cache").exists()
+
+
+def test_only_the_newest_entries_are_kept(environ: dict[str, str]) -> None:
+    for n in range(KEPT_ENTRIES + 3):
+        load_config("staging", root=REPO, environ={**environ, "ECR_REPOSITORY": f"repo{n}"})
+    assert len(entries(environ)) == KEPT_ENTRIES
