@@ -200,7 +200,7 @@ def call_notes(ours: Counter[str], theirs: Counter[str]) -> str:
         "PutItem": "deploy lock",
         "DeleteItem": "deploy lock",
         "UpdateItem": "deploy lock",
-        "BatchGetImage": "digest check",
+        "BatchGetImage": "version -> digest",
         "DescribeImages": "version -> digest",
         "PutMetricData": "deploy metrics",
         "TagResource": "release record",

@@ -58,17 +58,20 @@ def test_login_token_is_a_secret_and_never_printed(project: Project, aws: MotoSe
     assert redact(f"token={password}") == "token=***"
 
 
-def test_manifest_reads_digest_with_describe_images(project: Project, aws: MotoServer) -> None:
+def test_manifest_reads_digest_and_config_in_one_call(project: Project, aws: MotoServer) -> None:
     ctx = ecr_context(project.path)
     registry = _ecr(ctx)
     ecr = ctx.aws.client("ecr")
     ecr.create_repository(repositoryName=project.repository)
     config_digest = "sha256:" + "c" * 64
     digest = put(ecr, project.repository, 1, "1.0.0", config_digest=config_digest)
+    calls: list[str] = []
+    ecr.meta.events.register("before-call.ecr", lambda model, **_: calls.append(model.name))
     remote = registry.manifest(project.repository, "1.0.0")
     assert remote is not None
     assert remote.digest == digest
     assert remote.config_digest == config_digest  # what push compares with the local image id
+    assert calls == ["BatchGetImage"]
     assert registry.manifest(project.repository, "9.9.9") is None
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from shipyard.errors import DeployFailed, RolledBack, ShipyardError, UsageError
 from shipyard.locking.dynamodb import DynamoDbLock
+from shipyard.operations.deploy import resolve_artifact
 from shipyard.rollout import api
 from shipyard.targets.base import Artifact
 from shipyard.targets.ecs import EcsTarget
@@ -186,6 +188,26 @@ def test_refuses_an_image_digest_the_registry_does_not_hold(
         deploy(ctx, ghost)
     assert serving(aws) == "gamepulse-staging:1"
     assert active(aws) == ["gamepulse-staging:1"]
+
+
+def test_a_digest_just_read_from_ecr_is_not_looked_up_again(
+    tmp_path: Path, aws: MotoServer, rollouts: None, app: tuple[str, type[App]]
+) -> None:
+    setup_env(aws)
+    release = push(aws, "1.1.0")
+    ctx, _ = make_ctx(tmp_path, app[0])
+    git = ["git", "-C", str(ctx.root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "c"], check=True)
+    artifact = resolve_artifact(ctx, "1.1.0")
+    assert (artifact.digest, artifact.read_from_ecr) == (release.digest, True)
+    calls: list[str] = []
+    ctx.aws.client("ecr").meta.events.register(
+        "before-call.ecr", lambda model, **_: calls.append(model.name)
+    )
+    assert deploy(ctx, artifact).outcome == "succeeded"
+    assert calls == []  # the pre-flight image check trusts the look-up it follows
+    assert serving(aws) == "gamepulse-staging:2"
 
 
 def test_dry_run_changes_nothing(

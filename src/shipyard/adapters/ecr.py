@@ -157,17 +157,20 @@ class EcrRegistry:
         return creds
 
     def manifest(self, repository: str, tag: str) -> RemoteManifest | None:
-        """The image under `tag`: its digest from describe_images, its config digest (the
+        """The image under `tag`, in one BatchGetImage: its digest, and its config digest (the
         image id) from the manifest itself."""
-        detail = self.image(repository, tag=tag)
-        if detail is None:
+        try:
+            found = self._batch_get(repository, [{"imageTag": tag}])
+        except AwsError as exc:
+            if "RepositoryNotFoundException" in exc.message:
+                raise _no_repository(repository, self.server) from None
+            raise
+        if not found:
             return None
-        manifests = self.manifests(repository, [detail.digest])
-        doc = manifests.get(detail.digest, {})
-        config = (
-            doc.get("config", {}).get("digest") if isinstance(doc.get("config"), dict) else None
-        )
-        return RemoteManifest(digest=detail.digest, config_digest=config)
+        digest, doc = found[0]
+        config = doc.get("config")
+        config_digest = config.get("digest") if isinstance(config, dict) else None
+        return RemoteManifest(digest=digest, config_digest=config_digest)
 
     # -- images --------------------------------------------------------------------------
     def image(
@@ -256,21 +259,30 @@ class EcrRegistry:
         """Manifest documents by digest (batch_get_image, 100 per call)."""
         found: dict[str, dict[str, Any]] = {}
         for batch in chunks(list(digests), BATCH_LIMIT):
-            with translate_errors(f"ecr:BatchGetImage {repository}"):
-                response = self.client.batch_get_image(
-                    repositoryName=repository,
-                    imageIds=[{"imageDigest": d} for d in batch],
-                    acceptedMediaTypes=[t.strip() for t in MANIFEST_TYPES.split(",")],
-                    **self._registry(),
-                )
-            for image in response.get("images") or []:
-                digest = image.get("imageId", {}).get("imageDigest")
-                try:
-                    doc = json.loads(image.get("imageManifest") or "{}")
-                except ValueError:
-                    doc = {}
-                if digest and isinstance(doc, dict):
-                    found[str(digest)] = doc
+            found.update(self._batch_get(repository, [{"imageDigest": d} for d in batch]))
+        return found
+
+    def _batch_get(
+        self, repository: str, image_ids: list[dict[str, str]]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(digest, manifest document) of each image ECR found; the ones it did not find are
+        left out (its `failures`)."""
+        with translate_errors(f"ecr:BatchGetImage {repository}"):
+            response = self.client.batch_get_image(
+                repositoryName=repository,
+                imageIds=image_ids,
+                acceptedMediaTypes=[t.strip() for t in MANIFEST_TYPES.split(",")],
+                **self._registry(),
+            )
+        found = []
+        for image in response.get("images") or []:
+            digest = image.get("imageId", {}).get("imageDigest")
+            try:
+                doc = json.loads(image.get("imageManifest") or "{}")
+            except ValueError:
+                doc = {}
+            if digest and isinstance(doc, dict):
+                found.append((str(digest), doc))
         return found
 
     def delete_images(self, repository: str, digests: Iterable[str]) -> DeleteReport:

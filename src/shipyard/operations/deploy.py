@@ -31,7 +31,8 @@ def resolve_artifact(ctx: Context, version: str | None, *, dry_run: bool = False
             hint="run inv push (or inv release) first",
         )
     image = f"{repository_name(server, repo)}@{manifest.digest}"
-    return Artifact(str(parsed), image, manifest.digest, revision)
+    from_ecr = ctx.config.registry.kind == "ecr"
+    return Artifact(str(parsed), image, manifest.digest, revision, read_from_ecr=from_ecr)
 
 
 def run(ctx: Context, version: str | None, opts: DeployOptions) -> DeployResult:

@@ -33,6 +33,9 @@ class Artifact:
     digest: str
     revision: str  # git commit
     restore: str = ""  # a rollback: the target's name of the release to return to
+    # the digest was read from this environment's ECR moments ago: no second look-up is needed
+    # to know ECR holds it
+    read_from_ecr: bool = False
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,9 @@ class EcsBase:
                 f"image {artifact.image} is not pinned by digest",
                 hint="deploy what `inv push` reported (<repository>@sha256:...)",
             )
+        if artifact.read_from_ecr:
+            self.console.progress(f"image check: {artifact.digest[:19]} was just read from ECR")
+            return
         registry_id, repository, _ = parse_ecr_image(artifact.image)
         if registry_id is None and self.ctx.config.registry.kind == "ecr":
             repository = self.ctx.config.image.repository
