@@ -225,6 +225,29 @@ def test_the_login_password_never_reaches_argv_or_output(
     assert registry_password not in proc.stdout + proc.stderr
 
 
+def test_a_login_another_docker_login_dropped_is_made_again(
+    project: Project, tmp_path: Path
+) -> None:
+    """Between our `docker login` and `docker push`, another login on the machine rewrote the
+    docker config without our entry (a shim logs out once, in a private DOCKER_CONFIG)."""
+    real = shutil.which("docker")
+    assert real
+    shim_dir, once = tmp_path / "shim", tmp_path / "logged-out"
+    shim_dir.mkdir()
+    (shim_dir / "docker").write_text(
+        f'#!/bin/sh\nif [ "$1" = push ] && [ ! -e {once} ]; then\n'
+        f'  touch {once}; {real} logout {REGISTRY} >/dev/null\nfi\nexec {real} "$@"\n'
+    )
+    (shim_dir / "docker").chmod(0o755)
+    project.inv("build", check=True)
+    project.inv("tag", check=True)
+    private = {"PATH": f"{shim_dir}:{project.env['PATH']}", "DOCKER_CONFIG": str(tmp_path / "c")}
+    proc = project.inv("push", "--json", check=True, extra_env=private)
+    assert once.exists(), "the shim never logged out: the test proved nothing"
+    assert f"docker lost the login to {REGISTRY}" in proc.stderr
+    assert all(t["digest"].startswith("sha256:") for t in json.loads(proc.stdout)["tags"])
+
+
 # -- the sample app, in a real container ---------------------------------------------------------
 
 

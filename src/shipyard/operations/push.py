@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from shipyard.adapters.registry import Credentials
 from shipyard.commands import docker_login, docker_push
 from shipyard.config.model import EcrRegistryConfig
 from shipyard.context import Context
@@ -49,6 +50,24 @@ class PushResult:
     def pinned(self) -> str:
         """The image pinned by digest, as deployments should reference it."""
         return f"{self.repository}@{self.digest}"
+
+
+# what docker says when its config file holds no login for the registry
+LOGIN_LOST = "no basic auth credentials"
+
+
+def _push_logged_in(ctx: Context, server: str, creds: Credentials | None, ref: str) -> None:
+    """docker push, logging in once more when docker has lost the login made moments before:
+    `docker login` rewrites ~/.docker/config.json whole, so another login on this machine (a
+    second checkout releasing at the same time) can drop ours between login and push."""
+    try:
+        ctx.docker.push(ref)
+    except RegistryError as exc:
+        if creds is None or LOGIN_LOST not in exc.message:
+            raise
+        ctx.console.warn(f"docker lost the login to {server} (another docker login?): again")
+        ctx.docker.login(server, creds.username, creds.password)
+        ctx.docker.push(ref)
 
 
 def _tag_of(ref: str) -> str:
@@ -146,7 +165,7 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
             ctx.docker.login(server, creds.username, creds.password)
         first = to_push[0]
         ctx.console.progress(f"pushing {first}")
-        ctx.docker.push(first)
+        _push_logged_in(ctx, server, creds, first)
         results[first] = PushedTag(first, _verified(ctx, repo, first, image_id), skipped=False)
         for ref in to_push[1:]:
             if isinstance(registry, _Retags):
@@ -155,7 +174,7 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
                 registry.retag(repo, _tag_of(first), _tag_of(ref))
             else:
                 ctx.console.progress(f"pushing {ref}")
-                ctx.docker.push(ref)
+                _push_logged_in(ctx, server, creds, ref)
             results[ref] = PushedTag(ref, _verified(ctx, repo, ref, image_id), skipped=False)
     pushed = [results[ref] for ref in refs]
     seconds = time.monotonic() - started
