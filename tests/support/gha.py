@@ -7,7 +7,8 @@
                                      status function means `success() && (condition)`
 
 A small real parser: a tokenizer and precedence climbing into a tree, then a tree walk. No
-eval(). The semantics follow GitHub's documentation of expressions:
+eval() (the parser is in gha_parse.py, the values' rules in gha_values.py). The semantics
+follow GitHub's documentation of expressions:
 
 - literals: null, true, false, numbers (also 0x.., 1e3), 'strings' ('' is a quote inside);
 - operators, tightest first: ( ) [ ] . then ! then < <= > >= then == != then && then ||;
@@ -26,14 +27,22 @@ eval(). The semantics follow GitHub's documentation of expressions:
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.gha_parse import ExpressionError, Node, parse
+from tests.support.gha_values import (
+    _compare,
+    _Filtered,
+    _property,
+    loosely_equal,
+    to_string,
+    truthy,
+)
 
 # -- the workflow file ---------------------------------------------------------------------------
 
@@ -46,310 +55,6 @@ def load_workflow(path: Path) -> dict[str, Any]:
     if True in data:
         data["on"] = data.pop(True)
     return data
-
-
-# -- tokens --------------------------------------------------------------------------------------
-
-
-class ExpressionError(ValueError):
-    """An expression that does not parse, or a function that does not exist."""
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # num, str, ident, op, eof
-    value: Any
-    pos: int
-
-
-_OPERATORS = ("&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "(", ")", "[", "]", ".", ",", "*")
-_NUMBER = re.compile(r"0x[0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
-def tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        if ch == "'":
-            j, out = i + 1, []
-            while True:
-                if j >= len(text):
-                    raise ExpressionError(f"unterminated string at {i} in {text!r}")
-                if text[j] == "'":
-                    if j + 1 < len(text) and text[j + 1] == "'":
-                        out.append("'")
-                        j += 2
-                        continue
-                    break
-                out.append(text[j])
-                j += 1
-            tokens.append(Token("str", "".join(out), i))
-            i = j + 1
-            continue
-        prev = tokens[-1] if tokens else None
-        after_dot = prev is not None and prev.kind == "op" and prev.value == "."
-        number = _NUMBER.match(text, i)
-        # `-` starts a number only where an operand may start (GitHub has no minus operator)
-        if ch == "-" and not after_dot:
-            signed = _NUMBER.match(text, i + 1)
-            if signed:
-                tokens.append(Token("num", -_number(signed.group()), i))
-                i = signed.end()
-                continue
-        if number and not after_dot and (ch.isdigit() or ch == "."):
-            tokens.append(Token("num", _number(number.group()), i))
-            i = number.end()
-            continue
-        ident = _IDENT.match(text, i)
-        if ident:
-            tokens.append(Token("ident", ident.group(), i))
-            i = ident.end()
-            continue
-        for op in _OPERATORS:
-            if text.startswith(op, i):
-                tokens.append(Token("op", op, i))
-                i += len(op)
-                break
-        else:
-            raise ExpressionError(f"unexpected {ch!r} at {i} in {text!r}")
-    tokens.append(Token("eof", None, len(text)))
-    return tokens
-
-
-def _number(text: str) -> float:
-    if text.lower().startswith("0x"):
-        return float(int(text, 16))
-    return float(text)
-
-
-# -- the tree ------------------------------------------------------------------------------------
-
-# nodes are tuples: ("lit", value) ("ctx", name) ("prop", obj, name) ("index", obj, node)
-# ("star", obj) ("not", node) ("bin", op, left, right) ("call", name, args)
-Node = tuple[Any, ...]
-
-_BINARY = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4}
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = tokenize(text)
-        self.i = 0
-
-    def peek(self) -> Token:
-        return self.tokens[self.i]
-
-    def take(self) -> Token:
-        token = self.tokens[self.i]
-        self.i += 1
-        return token
-
-    def expect(self, op: str) -> None:
-        token = self.take()
-        if token.kind != "op" or token.value != op:
-            raise ExpressionError(f"expected {op!r} at {token.pos} in {self.text!r}")
-
-    def parse(self) -> Node:
-        node = self.binary(1)
-        if self.peek().kind != "eof":
-            token = self.peek()
-            raise ExpressionError(f"unexpected {token.value!r} at {token.pos} in {self.text!r}")
-        return node
-
-    def binary(self, min_prec: int) -> Node:
-        left = self.unary()
-        while True:
-            token = self.peek()
-            prec = _BINARY.get(token.value) if token.kind == "op" else None
-            if prec is None or prec < min_prec:
-                return left
-            self.take()
-            right = self.binary(prec + 1)  # every binary operator is left-associative
-            left = ("bin", token.value, left, right)
-
-    def unary(self) -> Node:
-        token = self.peek()
-        if token.kind == "op" and token.value == "!":
-            self.take()
-            return ("not", self.unary())
-        return self.postfix(self.primary())
-
-    def primary(self) -> Node:
-        token = self.take()
-        if token.kind in ("num", "str"):
-            return ("lit", token.value)
-        if token.kind == "op" and token.value == "(":
-            node = self.binary(1)
-            self.expect(")")
-            return node
-        if token.kind == "ident":
-            word = token.value
-            if self.peek().kind == "op" and self.peek().value == "(":
-                self.take()
-                args: list[Node] = []
-                if not (self.peek().kind == "op" and self.peek().value == ")"):
-                    args.append(self.binary(1))
-                    while self.peek().kind == "op" and self.peek().value == ",":
-                        self.take()
-                        args.append(self.binary(1))
-                self.expect(")")
-                return ("call", word.lower(), args)
-            literal = {"true": True, "false": False, "null": None}
-            if word in literal:
-                return ("lit", literal[word])
-            return ("ctx", word)
-        raise ExpressionError(f"unexpected {token.value!r} at {token.pos} in {self.text!r}")
-
-    def postfix(self, node: Node) -> Node:
-        while True:
-            token = self.peek()
-            if token.kind == "op" and token.value == ".":
-                self.take()
-                name = self.take()
-                if name.kind == "op" and name.value == "*":
-                    node = ("star", node)
-                elif name.kind == "ident":
-                    node = ("prop", node, name.value)
-                else:
-                    raise ExpressionError(f"expected a property at {name.pos} in {self.text!r}")
-            elif token.kind == "op" and token.value == "[":
-                self.take()
-                if self.peek().kind == "op" and self.peek().value == "*":
-                    self.take()
-                    node = ("star", node)
-                else:
-                    node = ("index", node, self.binary(1))
-                self.expect("]")
-            else:
-                return node
-
-
-def parse(text: str) -> Node:
-    return _Parser(text).parse()
-
-
-# -- values --------------------------------------------------------------------------------------
-
-
-class _Filtered(list[Any]):
-    """The result of `.*`: a property of it is taken from each element."""
-
-
-def truthy(value: Any) -> bool:
-    if value is None or value is False:
-        return False
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        return not (value == 0 or math.isnan(value))
-    if isinstance(value, str):
-        return value != ""
-    return True
-
-
-def to_number(value: Any) -> float:
-    if value is None:
-        return 0.0
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text == "":
-            return 0.0
-        try:
-            if re.fullmatch(r"[+-]?0x[0-9a-fA-F]+", text):
-                return float(int(text, 16))
-            if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
-                return float(text)
-        except ValueError:
-            return math.nan
-        return math.nan
-    return math.nan
-
-
-def to_string(value: Any) -> str:
-    if value is None:
-        return ""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, float | int):
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return "Object"
-    return "Array"
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "object"
-
-
-def loosely_equal(a: Any, b: Any) -> bool:
-    ka, kb = _kind(a), _kind(b)
-    if ka != kb:
-        if "object" in (ka, kb):
-            return False
-        return to_number(a) == to_number(b)  # NaN is equal to nothing
-    if ka == "string":
-        return str(a).casefold() == str(b).casefold()
-    if ka == "number":
-        return float(a) == float(b)
-    if ka == "object":
-        return a is b
-    return bool(a == b)
-
-
-def _compare(op: str, a: Any, b: Any) -> bool:
-    ka, kb = _kind(a), _kind(b)
-    if "object" in (ka, kb):
-        return False
-    if ka == kb == "string":
-        x: Any = str(a).casefold()
-        y: Any = str(b).casefold()
-    else:
-        x, y = to_number(a), to_number(b)
-        if math.isnan(x) or math.isnan(y):
-            return False
-    return bool({"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op])
-
-
-def _property(obj: Any, name: Any) -> Any:
-    if isinstance(obj, _Filtered):
-        return _Filtered(v for v in (_property(item, name) for item in obj) if v is not None)
-    if isinstance(obj, Mapping):
-        if name in obj:
-            return obj[name]
-        wanted = str(name).casefold()
-        for key, value in obj.items():
-            if str(key).casefold() == wanted:
-                return value
-        return None
-    if isinstance(obj, list | tuple) and not isinstance(name, str):
-        number = to_number(name)
-        if math.isnan(number) or number < 0 or not number.is_integer():
-            return None
-        index = int(number)
-        return obj[index] if index < len(obj) else None
-    return None
 
 
 # -- status functions ----------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import pytest
 
 from tests.conftest import REPO
 from tests.support.gha import (
-    ExpressionError,
     Status,
     condition,
     evaluate,
@@ -19,11 +18,12 @@ from tests.support.gha import (
     interpolate,
     interpolate_value,
     load_workflow,
-    parse,
-    tokenize,
     uses_status_function,
 )
-from tests.support.gha_runner import Event, job_order, plan_jobs, read_key_values
+from tests.support.gha_events import Event
+from tests.support.gha_parse import ExpressionError, parse, tokenize
+from tests.support.gha_schedule import job_order, plan_jobs
+from tests.support.gha_shell import read_key_values
 
 WORKFLOW = REPO / ".github" / "workflows" / "gamepulse-ci-cd.yml"
 SHA = "0123456789abcdef0123456789abcdef01234567"

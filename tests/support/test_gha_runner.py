@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gha_runner import Event, Origin, Rehearsal, WorkflowRun
+from tests.support.gha_events import Event
+from tests.support.gha_origin import Origin
+from tests.support.gha_results import WorkflowRun
+from tests.support.gha_runner import Rehearsal
 
 WORKFLOW = """
 name: small

@@ -22,14 +22,10 @@ import semver
 from tests.conftest import REGISTRY_PASSWORD_FILE, REPO, MotoServer, free_port
 from tests.support.codedeploy_shim import CodeDeployRecord, codedeploy_deployments_complete
 from tests.support.gha import load_workflow
-from tests.support.gha_runner import (
-    Event,
-    JobRun,
-    Origin,
-    Rehearsal,
-    WorkflowRun,
-    runner_base_env,
-)
+from tests.support.gha_events import Event
+from tests.support.gha_origin import Origin
+from tests.support.gha_results import JobRun, WorkflowRun
+from tests.support.gha_runner import Rehearsal, runner_base_env
 from tests.support.moto_rollforward import ecs_rollouts_complete
 from tests.support.rehearsal_aws import (
     ACCOUNT,
