@@ -159,12 +159,8 @@ class EcrRegistry:
     def manifest(self, repository: str, tag: str) -> RemoteManifest | None:
         """The image under `tag`, in one BatchGetImage: its digest, and its config digest (the
         image id) from the manifest itself."""
-        try:
+        with self._repository_must_exist(repository):
             found = self._batch_get(repository, [{"imageTag": tag}])
-        except AwsError as exc:
-            if "RepositoryNotFoundException" in exc.message:
-                raise _no_repository(repository, self.server) from None
-            raise
         if not found:
             return None
         digest, doc = found[0]
@@ -172,21 +168,32 @@ class EcrRegistry:
         config_digest = config.get("digest") if isinstance(config, dict) else None
         return RemoteManifest(digest=digest, config_digest=config_digest)
 
+    @contextlib.contextmanager
+    def _repository_must_exist(self, repository: str) -> Iterator[None]:
+        """ECR's RepositoryNotFoundException as the error that says how to create it."""
+        try:
+            yield
+        except AwsError as exc:
+            if "RepositoryNotFoundException" in exc.message:
+                raise _no_repository(repository, self.server) from None
+            raise
+
     # -- images --------------------------------------------------------------------------
     def image(
         self, repository: str, *, tag: str | None = None, digest: str | None = None
     ) -> ImageDetail | None:
         image_id = {"imageDigest": digest} if digest else {"imageTag": str(tag)}
         try:
-            with translate_errors(f"ecr:DescribeImages {repository}"):
+            with (
+                self._repository_must_exist(repository),
+                translate_errors(f"ecr:DescribeImages {repository}"),
+            ):
                 response = self.client.describe_images(
                     repositoryName=repository, imageIds=[image_id], **self._registry()
                 )
         except AwsError as exc:
             if "ImageNotFoundException" in exc.message:
                 return None
-            if "RepositoryNotFoundException" in exc.message:
-                raise _no_repository(repository, self.server) from None
             raise
         details = response.get("imageDetails") or []
         return ImageDetail.from_api(details[0]) if details else None
@@ -199,15 +206,13 @@ class EcrRegistry:
             PaginationConfig={"PageSize": PAGE_SIZE},
             **self._registry(),
         )
-        try:
-            with translate_errors(f"ecr:DescribeImages {repository}"):
-                for page in pages:
-                    for item in page.get("imageDetails") or []:
-                        yield ImageDetail.from_api(item)
-        except AwsError as exc:
-            if "RepositoryNotFoundException" in exc.message:
-                raise _no_repository(repository, self.server) from None
-            raise
+        with (
+            self._repository_must_exist(repository),
+            translate_errors(f"ecr:DescribeImages {repository}"),
+        ):
+            for page in pages:
+                for item in page.get("imageDetails") or []:
+                    yield ImageDetail.from_api(item)
 
     def tags(self, repository: str) -> list[str]:
         """Every tag of the repository; none when it does not exist yet."""

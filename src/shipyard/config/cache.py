@@ -46,8 +46,10 @@ def cache_dir(environ: Mapping[str, str]) -> Path | None:
 def _code_fingerprint() -> str:
     """Which code validated: shipyard's and pydantic's versions, and the config modules as they
     are on disk (an edited model in a checkout is a new key, even at the same version)."""
-    here = Path(__file__).parent
-    stats = [(p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(here.glob("*.py"))]
+    stats = []
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        st = path.stat()
+        stats.append((path.name, st.st_mtime_ns, st.st_size))
     return json.dumps([shipyard.__version__, pydantic.VERSION, stats])
 
 

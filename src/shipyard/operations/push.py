@@ -65,7 +65,7 @@ def _push_logged_in(ctx: Context, server: str, creds: Credentials | None, ref: s
     except RegistryError as exc:
         if creds is None or LOGIN_LOST not in exc.message:
             raise
-        ctx.console.warn(f"docker lost the login to {server} (another docker login?): again")
+        ctx.console.warn(f"docker lost the login to {server}, logging in again")
         ctx.docker.login(server, creds.username, creds.password)
         ctx.docker.push(ref)
 
