@@ -26,8 +26,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from tabulate import tabulate
-
 from shipyard.secrets import redact
 
 # With --json, stdout carries only the JSON document; tables and lines go to stderr.
@@ -117,6 +115,8 @@ class Console:
         summary: bool = True,
     ) -> str:
         """Print a table; under GitHub Actions also append it to the job summary."""
+        from tabulate import tabulate  # only commands that print a table pay for it
+
         clean_rows = [[redact(_cell(c)) for c in row] for row in rows]
         clean_headers = [redact(h) for h in headers]
         if _on_github():  # one row, one line: a break inside a cell could start a command

@@ -1,8 +1,8 @@
 """The one factory that builds adapters from config. Operations receive a Context and ask it
 for what they need; nothing creates a client at import time.
 
-Each adapter module is imported by the property that builds it: `inv version` never pays for
-the Docker, ECR or OCI registry adapters it does not use (about 60 ms of start-up)."""
+Each adapter module is imported by the method that needs it: `inv version` never pays for
+the Docker, ECR, OCI registry, git or secret-store adapters it does not use."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipyard.adapters.git import Checkout
-from shipyard.adapters.secret_store import contained, resolve
 from shipyard.config.base import SecretRef
 from shipyard.config.model import ShipyardConfig
 from shipyard.console import Console
@@ -23,6 +21,7 @@ from shipyard.secrets import Secret, register_login
 if TYPE_CHECKING:
     from shipyard.adapters.aws import AwsClients
     from shipyard.adapters.docker import DockerEngine
+    from shipyard.adapters.git import Checkout
     from shipyard.adapters.registry import Registry
 
 
@@ -45,6 +44,8 @@ class Context:
 
     @cached_property
     def git(self) -> Checkout:
+        from shipyard.adapters.git import Checkout
+
         return Checkout(self.root, self.environ)
 
     @cached_property
@@ -71,6 +72,7 @@ class Context:
     def secret(self, ref: SecretRef, *, into_container: bool = False) -> Secret:
         """Resolve `ref`. `into_container`: the value is delivered into a container, whose
         code is not shipyard's, so a file reference gets only secret_roots(into_container)."""
+        from shipyard.adapters.secret_store import resolve
 
         aws = self.aws if (ref.ssm or ref.secretsmanager) else None
         roots = self.secret_roots(into_container=into_container)
@@ -90,6 +92,7 @@ class Context:
 
     def secret_path(self, ref: SecretRef, *, into_container: bool = False) -> Path:
         """The real path of a file reference, refused (UsageError) outside secret_roots."""
+        from shipyard.adapters.secret_store import contained
 
         return contained(
             ref, root=self.root, roots=self.secret_roots(into_container=into_container)

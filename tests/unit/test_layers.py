@@ -86,7 +86,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pipelines", ("shipyard.pipelines",)),
     ("tasks", ("shipyard.tasks",)),
 )
-LAZY_ALLOWED = ("boto3", "botocore", "python_on_whales", "slack_sdk", "k6")
+LAZY_ALLOWED = ("boto3", "botocore", "python_on_whales", "slack_sdk", "k6", "tabulate")
 LAZY_MODULES = (
     "shipyard.tasks",
     "shipyard.targets",
