@@ -9,32 +9,20 @@ shipyard's code): the lock must stay correct and must not fail with a stray erro
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from shipyard.locking import Freed, LockInfo
 from shipyard.locking.local import FileLock
+from tests.support.lock_holders import held_by_another
 
 OWNER = "ci@build-7:4242"
-
-
-@contextlib.contextmanager
-def _held_by_another(path: Path, description: dict[str, object]) -> Iterator[None]:
-    """A live holder: its description in the file, its flock taken on another open file."""
-    path.write_text(json.dumps(description))
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def test_a_lock_file_moved_away_between_open_and_flock_is_not_the_one_held(
@@ -86,7 +74,7 @@ def test_force_freeing_a_live_lock_whose_file_was_removed_meanwhile_reports_it_f
     """`inv lock --release --force` decided on a holder and the file is already gone when it
     moves it away: the lock is free either way, and the holder it decided on is reported."""
     path = tmp_path / "deploy.lock"
-    with _held_by_another(path, {"owner": OWNER, "since": 1.0, "message": "deploy"}):
+    with held_by_another(path, {"owner": OWNER, "since": 1.0, "message": "deploy"}):
         raced = _unlink_after_someone_else(monkeypatch, path)
         freed = FileLock(path, environment="local").free(force=True)
     assert raced == [path]

@@ -7,13 +7,10 @@ between open files even within one process, so FileLock sees a holder it cannot 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,21 +18,9 @@ import pytest
 from shipyard.errors import LockHeld
 from shipyard.locking import LockInfo
 from shipyard.locking.local import FileLock
+from tests.support.lock_holders import held_by_another
 
 OWNER = "ci@build-7:4242"
-
-
-@contextlib.contextmanager
-def _held_by_another(path: Path, description: dict[str, object] | str) -> Iterator[None]:
-    """A live holder whose description is `description` (JSON, or raw text when a str)."""
-    text = description if isinstance(description, str) else json.dumps(description)
-    path.write_text(text)
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _refusal(path: Path, *, wait: float | None = None) -> LockHeld:
@@ -63,7 +48,7 @@ def test_a_refusal_names_the_holder_the_local_time_it_took_the_lock_and_for_how_
     path = tmp_path / "deploy.lock"
     since = float(int(time.time()) - age)
     shown_since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
-    with _held_by_another(path, {"owner": OWNER, "since": since, "message": message}):
+    with held_by_another(path, {"owner": OWNER, "since": since, "message": message}):
         before = time.time()
         refusal = _refusal(path)
         after = time.time()
@@ -81,7 +66,7 @@ def test_a_holder_whose_clock_is_ahead_is_shown_as_held_for_zero_seconds(tmp_pat
     path = tmp_path / "deploy.lock"
     since = time.time() + 600
     shown_since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
-    with _held_by_another(path, {"owner": OWNER, "since": since, "message": ""}):
+    with held_by_another(path, {"owner": OWNER, "since": since, "message": ""}):
         refusal = _refusal(path)
     assert refusal.message == (
         f"environment 'local' is locked: held by {OWNER} since {shown_since} (0s)"
@@ -94,7 +79,7 @@ def test_a_refusal_by_a_holder_with_an_unreadable_description_says_another_proce
     """A live holder whose file says nothing readable is still a holder: the refusal says so
     in plain words instead of failing on the missing description."""
     path = tmp_path / "deploy.lock"
-    with _held_by_another(path, "not a description"):
+    with held_by_another(path, "not a description"):
         refusal = _refusal(path)
     assert refusal.message == "environment 'local' is locked: held by another process"
     assert refusal.hint is not None
@@ -109,7 +94,7 @@ def test_a_description_written_without_the_newer_fields_reads_them_as_empty(
     belongs to no run, and free_exactly, which needs a token, never frees it."""
     path = tmp_path / "deploy.lock"
     older = LockInfo(owner=OWNER, since=100.0, message="")
-    with _held_by_another(path, {"owner": OWNER, "since": 100.0}):
+    with held_by_another(path, {"owner": OWNER, "since": 100.0}):
         lock = FileLock(path, environment="local", run="this-run")
         held = lock.status()
         assert held == older
@@ -190,7 +175,7 @@ def test_without_a_positive_wait_a_held_lock_is_refused_at_once(
     once, not after a poll (a poll lasts at least 0.2 s; a wait of one second or more is far
     beyond the bound below)."""
     path = tmp_path / "deploy.lock"
-    with _held_by_another(path, {"owner": OWNER, "since": 1.0, "message": ""}):
+    with held_by_another(path, {"owner": OWNER, "since": 1.0, "message": ""}):
         started = time.monotonic()
         _refusal(path, wait=wait)
         assert time.monotonic() - started < 0.6
