@@ -14,7 +14,7 @@ import getpass
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,7 +81,8 @@ class Release:
         if not isinstance(data, dict):
             raise ValueError(f"a release record is a JSON object, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        missing = [f.name for f in fields(cls) if f.name in _REQUIRED and f.name not in data]
+        # every field without a default is required: one missing would be a TypeError
+        missing = [f.name for f in fields(cls) if _required(f) and f.name not in data]
         if missing:
             raise ValueError(f"a release record lacks {', '.join(missing)}")
         wrong = [k for k in _REQUIRED if not isinstance(data[k], str)]
@@ -91,6 +92,10 @@ class Release:
 
 
 _REQUIRED = ("release_id", "version", "digest", "image", "started_at")
+
+
+def _required(f: Field[Any]) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING
 
 
 @dataclass(frozen=True)

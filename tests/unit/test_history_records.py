@@ -132,7 +132,11 @@ def test_records_written_by_other_versions_of_shipyard_are_read(tmp_path: Path) 
         ({"releases": [["r0001"]]}, "a release record is a JSON object, not list"),
         (
             {"releases": [{"version": "0.1.0", "image": "img@1"}]},
-            "a release record lacks release_id, digest, started_at",
+            "a release record lacks release_id, digest, taskdef_hash, commit, actor, started_at",
+        ),
+        (  # every field without a default is required, not only the five typed ones
+            {"releases": [{k: v for k, v in _record(1).items() if k not in ("commit", "actor")}]},
+            "a release record lacks commit, actor",
         ),
         ({"releases": [_record(1, version=1)]}, "release record field version is not a string"),
         (
