@@ -20,7 +20,7 @@ import os
 import re
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,37 +146,64 @@ def _arrived(read_fd: int) -> bytes:
         return b""
 
 
-def test_the_document_reaches_the_pipe_when_json_returns() -> None:
-    """A run killed afterwards (a CI timeout while it waits) has still delivered its document;
-    a buffered one would be lost with the process."""
+PIPED: dict[str, tuple[bool, bool, Callable[[Console], object], bytes]] = {
+    # name: (under Actions, on stderr, call, what must have reached the pipe)
+    "json": (False, False, lambda c: c.json({"outcome": "ok"}), b'{\n  "outcome": "ok"\n}\n'),
+    "line": (False, False, lambda c: c.line("settling"), b"settling\n"),
+    "error": (False, True, lambda c: c.error("timed out"), b"error: timed out\n"),
+    "warn": (False, True, lambda c: c.warn("slow"), b"warning: slow\n"),
+    "error (actions)": (True, True, lambda c: c.error("timed out"), b"::error::timed out\n"),
+    "warn (actions)": (True, True, lambda c: c.warn("slow"), b"::warning::slow\n"),
+}
+
+
+@pytest.mark.parametrize("name", PIPED)
+def test_what_is_printed_reaches_the_pipe_when_the_call_returns(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI shows a long rollout's lines as they happen, and a run killed afterwards (a CI
+    timeout while it waits) has still delivered its document and its errors: nothing waits
+    in a buffer for the process to end."""
+    actions, on_stderr, act, expected = PIPED[name]
+    if actions:
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    else:
+        monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     with _pipe() as (stream, read_fd):
-        Console(stream, io.StringIO()).json({"outcome": "ok"})
-        arrived = _arrived(read_fd)
-        assert json.loads(arrived) == {"outcome": "ok"}
+        act(Console(io.StringIO(), stream) if on_stderr else Console(stream, io.StringIO()))
+        assert _arrived(read_fd) == expected
 
 
 # -- $GITHUB_OUTPUT -----------------------------------------------------------------------------
+@pytest.mark.parametrize("variable", ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"])
 @pytest.mark.parametrize(
-    ("actions", "output_set"),
+    ("actions", "file_named"),
     [(None, True), ("false", True), ("true", False)],
-    ids=["not-actions", "actions-false", "no-output-file"],
+    ids=["not-actions", "actions-false", "no-file-named"],
 )
-def test_outputs_are_written_only_under_actions_with_the_file_named(
-    actions: str | None, output_set: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_outputs_and_summary_are_written_only_under_actions_with_the_file_named(
+    variable: str,
+    actions: str | None,
+    file_named: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A local run with a stale GITHUB_OUTPUT in its shell writes nothing there; under Actions
-    without the variable, setting outputs is a quiet no-op."""
-    outputs = tmp_path / "outputs"
+    """A local run with a stale GITHUB_OUTPUT/GITHUB_STEP_SUMMARY in its shell writes nothing
+    there; under Actions without the variable, outputs and summaries are a quiet no-op."""
+    target = tmp_path / "file"
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     if actions is None:
         monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     else:
         monkeypatch.setenv("GITHUB_ACTIONS", actions)
-    if output_set:
-        monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
-    else:
-        monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
-    Console(io.StringIO(), io.StringIO()).set_outputs({"version": "1.0.0"})
-    assert not outputs.exists()
+    if file_named:
+        monkeypatch.setenv(variable, str(target))
+    console = Console(io.StringIO(), io.StringIO())
+    console.set_outputs({"version": "1.0.0"})
+    console.step_summary("**released**")
+    console.table(["k"], [["v"]])
+    assert not target.exists()
 
 
 def test_one_line_values_are_key_value_and_any_line_break_makes_a_heredoc(github: Path) -> None:
@@ -208,16 +235,23 @@ def test_a_heredoc_delimiter_found_in_the_value_is_replaced_by_another(
     assert github.read_bytes().decode() == f"notes<<{second}\n{value}\n{second}\n"
 
 
-def test_outputs_are_utf8_whatever_the_locale(github: Path) -> None:
-    """The runner reads $GITHUB_OUTPUT as UTF-8; under an ASCII (C) locale a non-ASCII value
-    is still written, as UTF-8, not refused or mis-encoded."""
+def test_outputs_and_summary_are_utf8_whatever_the_locale(
+    github: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner reads both files as UTF-8; under an ASCII (C) locale a non-ASCII value is
+    still written, as UTF-8, not refused or mis-encoded."""
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     saved = locale.setlocale(locale.LC_CTYPE)
     locale.setlocale(locale.LC_CTYPE, "C")
     try:
-        Console(io.StringIO(), io.StringIO()).set_outputs({"title": "café ✓"})
+        console = Console(io.StringIO(), io.StringIO())
+        console.set_outputs({"title": "café ✓"})
+        console.step_summary("café ✓")
     finally:
         locale.setlocale(locale.LC_CTYPE, saved)
     assert github.read_bytes() == "title=café ✓\n".encode()
+    assert summary.read_bytes() == "café ✓\n".encode()
 
 
 # -- workflow-command data, table cells ---------------------------------------------------------
@@ -284,13 +318,57 @@ def test_under_github_a_printed_line_keeps_its_text_with_commands_made_inert(
     assert out.getvalue() == "  %3A:error::boom\r\n##%5Bwarning]x ##%5By]\n\t%3A:z\n"
 
 
-def test_a_printed_line_reaches_the_pipe_when_line_returns() -> None:
-    """CI shows a long rollout's lines as they happen, not all at the end of the run (and a
-    run killed by a timeout has still shown how far it got)."""
-    with _pipe() as (stream, read_fd):
-        Console(stream, io.StringIO()).line("waiting for the service to settle")
-        arrived = _arrived(read_fd)
-        assert arrived == b"waiting for the service to settle\n"
+def test_a_table_prints_its_title_then_its_rows_on_the_console_s_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Off Actions: the title, then the table, on the stream the console was given (stderr
+    under --json), a missing value shown as `-`."""
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    out = io.StringIO()
+    text = Console(out, io.StringIO()).table(["step", "outcome"], [["build", None]], title="Plan")
+    assert text == "step    outcome\n------  ---------\nbuild   -"
+    assert out.getvalue() == f"Plan\n{text}\n"
+
+
+def test_a_table_without_a_title_has_no_heading_in_the_summary(
+    github: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    Console(io.StringIO(), io.StringIO()).table(["k"], [["v"]])
+    assert summary.read_text() == "| k   |\n|-----|\n| v   |\n\n"
+
+
+def test_quiet_prints_no_lines_or_tables_but_errors_and_the_summary_still_count(
+    github: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--quiet silences progress, lines and tables, never a warning or an error; the job
+    summary is a record, written all the same."""
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    out, err = io.StringIO(), io.StringIO()
+    console = Console(out, err, quiet=True)
+    console.line("building")
+    console.info("built")
+    console.progress("pushing")
+    assert console.table(["k"], [["v"]], title="T") == "k\n---\nv"
+    console.warn("slow")
+    console.error("failed")
+    assert out.getvalue() == ""
+    assert err.getvalue() == "::warning::slow\n::error::failed\n"
+    assert summary.read_text().startswith("### T\n")
+
+
+def test_progress_is_a_timestamped_line_on_stderr_and_line_alone_is_blank(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    out, err = io.StringIO(), io.StringIO()
+    console = Console(out, err)
+    console.progress("waiting for 2/3 tasks")
+    console.line()
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] waiting for 2/3 tasks\n", err.getvalue())
+    assert out.getvalue() == "\n"
 
 
 @pytest.mark.parametrize(
