@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipyard import secrets as secrets_module
 from shipyard.config import load_config
 from shipyard.config.merge import deep_merge
 from shipyard.console import Console
@@ -21,6 +20,7 @@ from shipyard.plan import Plan
 from shipyard.secrets import MASK, Secret, redact
 from tests.conftest import REPO
 from tests.support.hypothesis_policy import PROPERTY
+from tests.support.secret_registry import secrets_forgotten_after
 
 # -- deep merge --------------------------------------------------------------------------------
 
@@ -322,11 +322,6 @@ def test_a_leaked_secret_is_masked_in_console_errors_and_plans() -> None:
 @given(st.text(min_size=4, max_size=30).filter(lambda s: s.strip() == s and "*" not in s))
 def test_redact_removes_every_registered_value(value: str) -> None:
     # random values must not stay registered: they would mask ordinary words in other tests
-    saved = set(secrets_module._known)
-    try:
+    with secrets_forgotten_after():
         Secret(value)
         assert value not in redact(f"before {value} after {value}")
-    finally:
-        with secrets_module._lock:
-            secrets_module._known.clear()
-            secrets_module._known.update(saved)

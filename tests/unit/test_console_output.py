@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from shipyard import secrets as secrets_module
 from shipyard.console import Console, format_seconds, json_mode, json_printed, set_json_mode
 from shipyard.secrets import MASK, Secret
+from tests.support.secret_registry import secrets_forgotten_after
 
 DELIMITER = r"ghadelim_[0-9a-f]{32}"
 
@@ -55,11 +55,8 @@ def json_on() -> Iterator[None]:
 @pytest.fixture
 def forget_secrets() -> Iterator[None]:
     """Secrets a test creates are forgotten afterwards, so they mask nothing elsewhere."""
-    saved = set(secrets_module._known)
-    yield
-    with secrets_module._lock:
-        secrets_module._known.clear()
-        secrets_module._known.update(saved)
+    with secrets_forgotten_after():
+        yield
 
 
 # -- --json -------------------------------------------------------------------------------------

@@ -20,18 +20,15 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from shipyard import secrets as secrets_module
 from shipyard.secrets import MASK, Secret, redact, register_login
+from tests.support.secret_registry import secrets_forgotten_after
 
 
 @pytest.fixture(autouse=True)
 def forget_secrets() -> Iterator[None]:
     """Secrets a test creates are forgotten afterwards, so they mask nothing elsewhere."""
-    saved = set(secrets_module._known)
-    yield
-    with secrets_module._lock:
-        secrets_module._known.clear()
-        secrets_module._known.update(saved)
+    with secrets_forgotten_after():
+        yield
 
 
 def test_a_value_of_four_characters_is_searched_for_and_three_are_not() -> None:
