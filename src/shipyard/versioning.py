@@ -19,6 +19,8 @@ from shipyard.errors import VersionError
 Bump = Literal["major", "minor", "patch", "auto"]
 BUMPS: tuple[str, ...] = ("major", "minor", "patch", "auto")
 _TAG_RE = re.compile(r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$")
+# a registry tag: Docker allows no '+', so docker_tag joins build metadata with '_'
+_RELEASED_RE = re.compile(r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:[+_][0-9A-Za-z.-]+)?)$")
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,11 @@ def previous_release(tags: Iterable[str], version: semver.Version) -> str | None
 
 
 def released_from_tags(tags: Iterable[str]) -> list[semver.Version]:
-    """The versions a list of tags names: registry tags (`1.4.0`, `1.4.1-develop.7`) and git
-    tags (`v1.4.0`); every other tag is ignored."""
+    """The versions a list of tags names: registry tags (`1.4.0`, `1.4.1-develop.7`,
+    `1.4.2_build.5`) and git tags (`v1.4.0`, `v1.4.2+build.5`); every other tag is ignored."""
     found: list[semver.Version] = []
     for tag in tags:
-        match = _TAG_RE.match(tag)
+        match = _RELEASED_RE.match(tag)
         if match and (version := from_docker_tag(match.group(1))) is not None:
             found.append(version)
     return found

@@ -18,6 +18,7 @@ from shipyard.versioning import (
     docker_tag,
     from_docker_tag,
     parse,
+    released_from_tags,
 )
 
 v = semver.Version.parse
@@ -118,6 +119,20 @@ def test_a_docker_tag_with_build_metadata_names_its_version() -> None:
     assert from_docker_tag("1.2.3-rc.1_build.5") == version
     assert from_docker_tag("latest") is None
     assert from_docker_tag("sha-abc1234") is None
+
+
+def test_a_registry_tag_with_build_metadata_counts_as_released() -> None:
+    """A release of 1.2.3+build.5 is pushed as the Docker tag 1.2.3_build.5. The registry's
+    tags are what a fresh CI checkout remembers, so that tag must count as 1.2.3 released,
+    or the next patch release would be 1.2.3 again."""
+    tags = ["1.2.3_build.5", "1.2.4-rc.1_ci.9", "v1.0.0+meta", "latest", "1.2_x"]
+    released = released_from_tags(tags)
+    assert released == [
+        semver.Version(1, 2, 3, build="build.5"),
+        semver.Version(1, 2, 4, prerelease="rc.1", build="ci.9"),
+        semver.Version(1, 0, 0, build="meta"),
+    ]
+    assert str(allocate(v("1.2.2"), released, "patch")) == "1.2.4"
 
 
 # -- allocate: a tag checkout -----------------------------------------------------------------
