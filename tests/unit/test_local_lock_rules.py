@@ -213,3 +213,30 @@ def test_a_leftover_is_read_up_to_64_kib_when_it_is_taken_over(
     lock = FileLock(path, environment="local")
     assert lock.acquire("next").took_over == took_over
     lock.release()
+
+
+def test_a_leftover_with_bytes_that_are_not_utf8_is_reported_not_a_crash(tmp_path: Path) -> None:
+    """`inv lock` shows a killed holder's leftover: a damaged byte in it is read as well as it
+    can be (as the acquirer reads it), never a UnicodeDecodeError traceback."""
+    path = tmp_path / "deploy.lock"
+    path.write_bytes(b'{"owner": "ci\xff@host:1", "since": 1.0, "message": "killed"}')
+    lock = FileLock(path, environment="local")
+    assert lock.status() is None
+    left = lock.leftover()
+    assert left is not None
+    assert (left.owner, left.message) == ("ci\ufffd@host:1", "killed")
+
+
+@pytest.mark.parametrize(("size", "readable"), [(65536, True), (65537, False)])
+def test_status_reads_a_leftover_exactly_as_far_as_an_acquirer_does(
+    tmp_path: Path, size: int, readable: bool
+) -> None:
+    """What `inv lock` reports as left over and what the next acquirer names as taken over
+    agree: both read at most 64 KiB of the file."""
+    path = tmp_path / "deploy.lock"
+    _leftover_of_size(path, size)
+    lock = FileLock(path, environment="local")
+    left = lock.leftover()
+    assert (left is not None) == readable
+    assert lock.acquire("next").took_over == (left.owner if left else "")
+    lock.release()

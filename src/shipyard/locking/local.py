@@ -26,6 +26,8 @@ from shipyard.errors import LockHeld
 from shipyard.locking.base import Freed, LockInfo, default_owner, run_identity
 
 POLL_SECONDS = 0.2
+# a holder's description is a few hundred bytes; a larger file is not one shipyard wrote whole
+RECORD_LIMIT = 65536
 
 
 def _describe(info: LockInfo) -> str:
@@ -35,9 +37,13 @@ def _describe(info: LockInfo) -> str:
     return text + (f": {info.message}" if info.message else "")
 
 
-def _parse(text: str) -> LockInfo | None:
+def _parse(blob: bytes) -> LockInfo | None:
+    """The holder `blob` describes; None when it is not a description (read RECORD_LIMIT + 1
+    bytes: more than the limit is not trusted)."""
+    if len(blob) > RECORD_LIMIT:
+        return None
     try:
-        data = json.loads(text)
+        data = json.loads(blob.decode("utf-8", "replace"))
         return LockInfo(
             owner=str(data["owner"]),
             since=float(data["since"]),
@@ -89,7 +95,8 @@ class FileLock:
 
     def _read_info(self) -> LockInfo | None:
         try:
-            return _parse(self.path.read_text())
+            with self.path.open("rb") as fh:
+                return _parse(fh.read(RECORD_LIMIT + 1))
         except FileNotFoundError:
             return None
 
@@ -130,7 +137,7 @@ class FileLock:
         fd = self._open_locked()
         if fd is None:
             return None
-        left = _parse(os.pread(fd, 65536, 0).decode("utf-8", "replace"))
+        left = _parse(os.pread(fd, RECORD_LIMIT + 1, 0))
         info = LockInfo(
             owner=default_owner(self.actor),
             since=time.time(),
