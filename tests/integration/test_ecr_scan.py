@@ -18,6 +18,7 @@ from shipyard.operations import scan
 from shipyard.operations.scan import ScanOptions
 from tests.conftest import MotoServer, Project
 from tests.integration.ecr_helpers import REGION, Captured, ecr_context, put
+from tests.support.manual_clock import ManualClock
 
 FUTURE = dt.date.today() + dt.timedelta(days=30)
 PAST = dt.date.today() - dt.timedelta(days=1)
@@ -232,19 +233,6 @@ def _findings(status: str, **body: Any) -> dict[str, Any]:
     return response
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_polls_in_progress_until_complete(stubbed: tuple[Any, Stubber]) -> None:
     ctx, stub = stubbed
     stub.add_client_error("describe_image_scan_findings", "ScanNotFoundException", "no scan")
@@ -263,12 +251,12 @@ def test_polls_in_progress_until_complete(stubbed: tuple[Any, Stubber]) -> None:
         "describe_image_scan_findings",
         _findings("COMPLETE", findings=[finding("CVE-2024-9", "MEDIUM")]),
     )
-    fake = FakeTime()
+    fake = ManualClock(0.0)
     result = scan.run(ctx, ScanOptions(version="1.0.0"), sleep=fake.sleep, clock=fake.clock)
     assert result.status == "COMPLETE"
     assert result.started_scan
     assert result.passed
-    assert fake.sleeps == [5, 5]  # scan.poll_seconds, by our own loop
+    assert fake.pauses == [5, 5]  # scan.poll_seconds, by our own loop
 
 
 def test_enhanced_scanning_active_findings_are_gated(stubbed: tuple[Any, Stubber]) -> None:
@@ -309,7 +297,7 @@ def test_a_scan_that_never_finishes_times_out_with_exit_3(stubbed: tuple[Any, St
     ctx, stub = stubbed
     for _ in range(3):
         stub.add_response("describe_image_scan_findings", _findings("IN_PROGRESS"))
-    fake = FakeTime()
+    fake = ManualClock(0.0)
     with pytest.raises(StateUnknown, match="still IN_PROGRESS after 10s") as err:
         scan.run(
             ctx,

@@ -29,6 +29,7 @@ from shipyard.rollout.gate import Gate
 from shipyard.rollout.model import Attempt
 from shipyard.targets.base import CheckResult, DeployOptions
 from tests.conftest import free_port
+from tests.support.manual_clock import ManualClock as Clock
 from tests.support.memory_target import NEW, MemoryTarget
 
 
@@ -67,21 +68,6 @@ def server() -> Iterator[tuple[str, Script]]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}", script
     httpd.shutdown()
     httpd.server_close()
-
-
-class Clock:
-    """Time that moves only when the code under test pauses; the pauses are kept."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.pauses: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.now += seconds
 
 
 def check(
