@@ -163,6 +163,12 @@ class Follower:
     def _timeout(self, m: Move, svc: Mapping[str, Any]) -> Watched:
         dep = next((d for d in svc.get("deployments", []) if d.get("id") == m.deployment), None)
         state = dep.get("rolloutState") if dep else "not seen"
+        if dep and state is None:
+            count = len(svc.get("deployments", []))
+            state = (
+                f"not steady ({dep.get('runningCount', 0)} of {dep.get('desiredCount', 0)} "
+                f"running, {count} deployment(s))"
+            )
         return Watched(
             "timeout",
             m.service.name,
@@ -198,6 +204,11 @@ class Follower:
             return self._replaced(m, dep, primary)
         if state == "COMPLETED":
             return Watched("completed", name, str(dep.get("rolloutStateReason", "")), m.new)
+        if state is None and _steady(dep, deps):
+            running = f"{dep.get('runningCount')} of {dep.get('desiredCount')} running"
+            return Watched(
+                "completed", name, f"steady state: the only deployment, {running}", m.new
+            )
         return None
 
     def _replaced(
@@ -300,3 +311,11 @@ class Follower:
             return self.cloudwatch.tail(options["awslogs-group"], stream, self.cfg.log_lines)
         except Exception as exc:
             return [f"(log tail unavailable: {exc})"]
+
+
+def _steady(dep: Mapping[str, Any], deps: list[Mapping[str, Any]]) -> bool:
+    """What `aws ecs wait services-stable` waits for, for a deployment ECS lists without a
+    rolloutState (a service behind a Classic Load Balancer): it is the only deployment and
+    runs every task it wants."""
+    desired = dep.get("desiredCount")
+    return len(deps) == 1 and desired is not None and dep.get("runningCount") == desired
