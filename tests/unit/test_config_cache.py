@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.config import load_config, validate
+from shipyard.config import cache, load_config, validate
 from shipyard.config.cache import KEPT_ENTRIES, cache_dir
 from shipyard.config.model import ShipyardConfig
 from shipyard.errors import ConfigError
@@ -116,3 +116,27 @@ def test_only_the_newest_entries_are_kept(environ: dict[str, str]) -> None:
     for n in range(KEPT_ENTRIES + 3):
         load_config("staging", root=REPO, environ={**environ, "ECR_REPOSITORY": f"repo{n}"})
     assert len(entries(environ)) == KEPT_ENTRIES
+
+
+def test_the_installed_pydantic_is_part_of_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pydantic
+    import pydantic_core
+
+    found = {name: cache._installed(name) for name in cache.VALIDATORS}
+    assert f"pydantic-{pydantic.VERSION}.dist-info" in found["pydantic"][-1]
+    assert f"pydantic_core-{pydantic_core.__version__}.dist-info" in found["pydantic_core"][-1]
+    assert Path(found["pydantic"][1]) == Path(pydantic.__file__).parent
+    merged = {"environment": "staging"}
+    before = cache.key_of(merged)
+    upgraded = {**found, "pydantic": [*found["pydantic"][:-1], ["pydantic-9.9.9.dist-info"]]}
+    monkeypatch.setattr(cache, "_installed", upgraded.__getitem__)
+    assert cache.key_of(merged) != before
+
+
+def test_a_validator_that_is_not_installed_is_still_a_key() -> None:
+    assert cache._installed("no_such_package_for_shipyard") == [
+        "no_such_package_for_shipyard",
+        None,
+    ]
