@@ -5,7 +5,7 @@ Layers, lowest first (DESIGN.md "Layers inside src/shipyard"):
 
 - basics: errors, secrets, console, fsutil, versioning, interrupts, plan, images, history,
   commands: plain values and helpers that know nothing of config.
-- config: `config/*`, the validated models and their loader.
+- config: `config/*`, the validated sections (frozen dataclasses), their loader and validator.
 - core: the pure rules built on config: tags, tag mutability, task-definition rendering, its
   rules and its mapping onto local containers (taskdef_local).
 - adapters: `adapters/*`, the only modules that speak to boto3, python-on-whales, slack_sdk,
