@@ -1,9 +1,10 @@
 """Generate the two reference pages that must never drift from the code (nox -s docs).
 
-- docs/configuration.md: every key of the configuration, walked from the root pydantic model
-  (shipyard.config.model.ShipyardConfig) through its nested sections, with its type, default
-  and the field's own `description`. A field without a description is an error: a key nobody
-  explained is not documented by listing it.
+- docs/configuration.md: every key of the configuration, walked from the root section
+  (shipyard.config.model.ShipyardConfig, a frozen dataclass) through its nested sections, with
+  its type, default and the field's own `description` (its metadata: shipyard.config.base).
+  A field without a description is an error: a key nobody explained is not documented by
+  listing it.
 - docs/tasks.md: every task of the live Invoke namespace (shipyard.tasks.namespace), read only
   through what Invoke itself exposes (the Task's docstring, `get_arguments()` and `help`), so
   the page follows however the tasks declare their flags.
@@ -18,6 +19,7 @@ unchanged tree changes nothing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import inspect
 import json
@@ -28,10 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -128,11 +126,34 @@ class Table:
     rows: tuple[Row, ...]
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The config models an annotation holds: itself, a union's members, a list's items."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+@dataclass(frozen=True)
+class Key:
+    """One field of a config section: the stdlib dataclass field, with its annotation resolved
+    (the modules use `from __future__ import annotations`) and its Annotated extras dropped."""
+
+    name: str
+    annotation: Any
+    field: dataclasses.Field[Any]
+
+    @property
+    def description(self) -> str:
+        return str(self.field.metadata.get("description") or "")
+
+
+def _keys(model: type[Any]) -> list[Key]:
+    hints = typing.get_type_hints(model)
+    return [Key(f.name, hints[f.name], f) for f in dataclasses.fields(model)]
+
+
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
+
+
+def _models_in(annotation: Any) -> list[type[Any]]:
+    """The config sections an annotation holds: itself, a union's members, a list's items."""
+    if _is_section(annotation):
         return [annotation]
-    found: list[type[BaseModel]] = []
+    found: list[type[Any]] = []
     for arg in typing.get_args(annotation):
         found += _models_in(arg)
     return found
@@ -159,34 +180,51 @@ def _type_name(annotation: Any) -> str:
         return f"list of {_type_name(args[0])}"
     if origin is dict:
         return f"table of {_type_name(args[0])} → {_type_name(args[1])}"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if _is_section(annotation):
         return "secret reference" if annotation.__name__ == "SecretRef" else "table"
     simple = {str: "string", int: "integer", float: "number", bool: "boolean", dt.date: "date"}
     return simple.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
-def _constraints(field: FieldInfo) -> str:
-    words = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
-    unit = "items" if _is_list(field.annotation) else "characters"
-    parts = []
-    for item in field.metadata:
-        for attr, sign in words.items():
-            value = getattr(item, attr, None)
-            if value is not None:
-                parts.append(f"{sign} {value}")
-        for attr, what in (("min_length", "at least"), ("max_length", "at most")):
-            value = getattr(item, attr, None)
-            if value is not None:
-                parts.append(f"{what} {value} {unit}")
-        pattern = getattr(item, "pattern", None)
-        if pattern is not None:
-            parts.append(f"matches `{pattern}`")
+# The constraints a field's metadata may carry, in the order the pages list them.
+_LIMITS = (("gt", "> {}"), ("ge", "≥ {}"), ("lt", "< {}"), ("le", "≤ {}"))
+_LENGTHS = (("min_length", "at least {} {}"), ("max_length", "at most {} {}"))
+
+
+def _constraints(key: Key) -> str:
+    rules = key.field.metadata
+    unit = "items" if _is_list(key.annotation) else "characters"
+    parts = [text.format(rules[name]) for name, text in _LIMITS if rules.get(name) is not None]
+    parts += [
+        text.format(rules[name], unit) for name, text in _LENGTHS if rules.get(name) is not None
+    ]
+    if rules.get("pattern") is not None:
+        parts.append(f"matches `{rules['pattern']}`")
     return "; ".join(parts)
 
 
+def _changed(section: Any) -> dict[str, Any]:
+    """A section's values that are set and differ from their defaults, as a table shows them."""
+    changed = {}
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if _is_section(type(value)):
+            value = _changed(value)
+        if value is None or value == _default_value(f):
+            continue
+        changed[f.name] = value
+    return changed
+
+
+def _default_value(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
 def _toml(value: Any) -> str:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(exclude_none=True, exclude_defaults=True)
+    if _is_section(type(value)):
+        value = _changed(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -200,44 +238,53 @@ def _toml(value: Any) -> str:
     return str(value)
 
 
-def _default(field: FieldInfo) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()  # type: ignore[call-arg]
-        if isinstance(value, BaseModel):
+def _default(key: Key) -> str:
+    f = key.field
+    if f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+        if _is_section(type(value)):
             return "(its defaults)"
-    elif field.default is PydanticUndefined:
+    elif f.default is dataclasses.MISSING:
         return "*required*"
     else:
-        value = field.default
+        value = f.default
     return "unset" if value is None else f"`{_toml(value)}`"
 
 
-def _kind_of(model: type[BaseModel]) -> str | None:
-    kind = model.model_fields.get("kind")
+def _kind_of(model: type[Any]) -> str | None:
+    kind = next((f for f in dataclasses.fields(model) if f.name == "kind"), None)
     return None if kind is None else str(kind.default)
 
 
+def _own_doc(model: type[Any]) -> str:
+    """The class's own docstring; not the signature @dataclass writes in place of a missing one."""
+    doc = model.__dict__.get("__doc__") or ""
+    generated = model.__name__ + str(inspect.signature(model)).replace(" -> None", "")
+    return "" if doc == generated else inspect.cleandoc(doc)
+
+
 def _tables(
-    model: type[BaseModel], path: str, array: bool = False, seen: set[str] | None = None
+    model: type[Any], path: str, array: bool = False, seen: set[str] | None = None
 ) -> Iterator[Table]:
     """One table for `model` at `path`, then, depth first, one for each nested section (a
     section two target kinds share, such as [[target.services]], once)."""
     seen = set() if seen is None else seen
     rows: list[Row] = []
-    nested: list[tuple[type[BaseModel], str, bool]] = []
-    for name, field in model.model_fields.items():
-        if not field.description:
+    nested: list[tuple[type[Any], str, bool]] = []
+    for key in _keys(model):
+        if not key.description:
             raise SystemExit(
-                f"{model.__name__}.{name} has no description: add Field(description=…)"
+                f"{model.__name__}.{key.name} has no description: add "
+                'metadata=about("…") to its field()'
             )
-        key = f"{path}.{name}" if path else name
-        type_name = _type_name(field.annotation)
-        limits = _constraints(field)
+        dotted = f"{path}.{key.name}" if path else key.name
+        type_name = _type_name(key.annotation)
+        limits = _constraints(key)
         shown_type = f"{type_name} ({limits})" if limits else type_name
-        rows.append(Row(f"`{key}`", shown_type, _default(field), field.description))
-        for sub in _models_in(field.annotation):
+        rows.append(Row(f"`{dotted}`", shown_type, _default(key), key.description))
+        for sub in _models_in(key.annotation):
             if sub.__name__ != "SecretRef":
-                nested.append((sub, key, _is_list(field.annotation)))
+                nested.append((sub, dotted, _is_list(key.annotation)))
     heading = f"[[{path}]]" if array else f"[{path}]"
     kind = _kind_of(model)
     if kind is not None:
@@ -245,10 +292,9 @@ def _tables(
     if heading in seen:
         return
     seen.add(heading)
-    doc = inspect.cleandoc(model.__dict__.get("__doc__") or "")
-    yield Table(heading if path else "top level", doc, tuple(rows))
-    for sub, key, is_array in nested:
-        yield from _tables(sub, key, is_array, seen)
+    yield Table(heading if path else "top level", _own_doc(model), tuple(rows))
+    for sub, dotted, is_array in nested:
+        yield from _tables(sub, dotted, is_array, seen)
 
 
 def render_configuration() -> str:

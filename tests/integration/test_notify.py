@@ -287,7 +287,14 @@ def test_ci_run_url_needs_all_three_variables() -> None:
 def test_slack_config_requires_exactly_one_way_in() -> None:
     from pydantic import ValidationError
 
+    from shipyard.config import validate
+
     with pytest.raises(ValidationError, match="exactly one of webhook_url or token"):
-        SlackConfig()
+        validate.section(SlackConfig, {})
     with pytest.raises(ValidationError, match="needs a channel"):
+        validate.section(SlackConfig, {"token": {"env": "T"}})
+    # the rule is the section's own (__post_init__): a section built in code obeys it too
+    with pytest.raises(ValueError, match="exactly one of webhook_url or token"):
+        SlackConfig()
+    with pytest.raises(ValueError, match="needs a channel"):
         SlackConfig(token=SecretRef(env="T"))

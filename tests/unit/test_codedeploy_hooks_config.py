@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from shipyard.adapters.codedeploy_setup import GroupSpec, group_request
+from shipyard.config import validate
 from shipyard.config.loader import load_config
 from shipyard.config.targets import CodeDeployConfig
 from shipyard.context import Context
@@ -61,19 +62,24 @@ def test_a_template_with_hooks_is_refused_with_the_config_to_write(tmp_path: Pat
     )
 
 
+def codedeploy(**settings: Any) -> CodeDeployConfig:
+    """A [target.codedeploy] table validated as a config file's is."""
+    return validate.section(CodeDeployConfig, settings)
+
+
 def test_codedeploy_settings_are_validated() -> None:
     base = {"application": "gamepulse", "deployment_group": "gamepulse-production"}
     with pytest.raises(ValidationError, match="not a Lambda function name or ARN"):
-        CodeDeployConfig(**base, hooks={"BeforeInstall": "no spaces allowed"})
+        codedeploy(**base, hooks={"BeforeInstall": "no spaces allowed"})
     arn = LISTENER.replace("listener/app/gp/0123/4567", "targetgroup/gp-blue/73e2d6bc24d8a067")
-    cd = CodeDeployConfig(**base, target_groups=[arn, "gp-green"], prod_listener_arn=LISTENER)
+    cd = codedeploy(**base, target_groups=[arn, "gp-green"], prod_listener_arn=LISTENER)
     assert cd.target_groups == ["gp-blue", "gp-green"]
     with pytest.raises(ValidationError, match="must differ"):
-        CodeDeployConfig(**base, target_groups=["gp-blue", "gp-blue"])
+        codedeploy(**base, target_groups=["gp-blue", "gp-blue"])
     with pytest.raises(ValidationError, match="at least 2"):
-        CodeDeployConfig(**base, target_groups=["gp-blue"])
+        codedeploy(**base, target_groups=["gp-blue"])
     with pytest.raises(ValidationError, match="prod_listener_arn"):
-        CodeDeployConfig(**base, prod_listener_arn="arn:aws:elasticloadbalancing:x:listener/y")
+        codedeploy(**base, prod_listener_arn="arn:aws:elasticloadbalancing:x:listener/y")
 
 
 def test_the_deployment_group_request_is_blue_green_with_rollback_and_alarms() -> None:

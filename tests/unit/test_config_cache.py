@@ -5,11 +5,13 @@ is a miss; errors are never cached."""
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from shipyard.config import load_config
+from shipyard.config import cache, load_config, validate
 from shipyard.config.cache import KEPT_ENTRIES, cache_dir
 from shipyard.config.model import ShipyardConfig
 from shipyard.errors import ConfigError
@@ -29,13 +31,14 @@ def entries(environ: dict[str, str]) -> list[Path]:
 
 def count_validations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    real = ShipyardConfig.model_validate.__func__  # type: ignore[attr-defined]
+    real = validate.section
 
-    def counting(cls: type[ShipyardConfig], obj: object, **kw: object) -> ShipyardConfig:
-        calls.append(1)
-        return real(cls, obj, **kw)  # type: ignore[no-any-return]
+    def counting(cls: type[Any], data: Mapping[str, Any]) -> Any:
+        if cls is ShipyardConfig:
+            calls.append(1)
+        return real(cls, data)
 
-    monkeypatch.setattr(ShipyardConfig, "model_validate", classmethod(counting))
+    monkeypatch.setattr(validate, "section", counting)
     return calls
 
 
@@ -113,3 +116,27 @@ def test_only_the_newest_entries_are_kept(environ: dict[str, str]) -> None:
     for n in range(KEPT_ENTRIES + 3):
         load_config("staging", root=REPO, environ={**environ, "ECR_REPOSITORY": f"repo{n}"})
     assert len(entries(environ)) == KEPT_ENTRIES
+
+
+def test_the_installed_pydantic_is_part_of_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pydantic
+    import pydantic_core
+
+    found = {name: cache._installed(name) for name in cache.VALIDATORS}
+    assert f"pydantic-{pydantic.VERSION}.dist-info" in found["pydantic"][-1]
+    assert f"pydantic_core-{pydantic_core.__version__}.dist-info" in found["pydantic_core"][-1]
+    assert Path(found["pydantic"][1]) == Path(pydantic.__file__).parent
+    merged = {"environment": "staging"}
+    before = cache.key_of(merged)
+    upgraded = {**found, "pydantic": [*found["pydantic"][:-1], ["pydantic-9.9.9.dist-info"]]}
+    monkeypatch.setattr(cache, "_installed", upgraded.__getitem__)
+    assert cache.key_of(merged) != before
+
+
+def test_a_validator_that_is_not_installed_is_still_a_key() -> None:
+    assert cache._installed("no_such_package_for_shipyard") == [
+        "no_such_package_for_shipyard",
+        None,
+    ]

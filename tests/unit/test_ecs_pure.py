@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from shipyard.adapters.codedeploy import appspec, hook_order
 from shipyard.adapters.ecs import family_of, parse_ecr_image, revision_of, short_arn
+from shipyard.config import validate
 from shipyard.config.targets import ECS_HOOKS, CodeDeployConfig
 from shipyard.targets.ecs import without_defaults
 from shipyard.taskdef import render
@@ -66,14 +67,15 @@ def test_appspec_has_the_ecs_hooks_in_lifecycle_order() -> None:
 
 
 def test_codedeploy_config_rejects_ec2_hooks_and_unknown_ecs_configs() -> None:
+    base = {"application": "a", "deployment_group": "g"}
     with pytest.raises(ValidationError, match="ApplicationStart"):
-        CodeDeployConfig(application="a", deployment_group="g", hooks={"ApplicationStart": "fn"})
+        validate.section(CodeDeployConfig, {**base, "hooks": {"ApplicationStart": "fn"}})
     with pytest.raises(ValidationError, match="not an ECS deployment config"):
-        CodeDeployConfig(
-            application="a", deployment_group="g", deployment_config="CodeDeployDefault.AllAtOnce"
+        validate.section(
+            CodeDeployConfig, {**base, "deployment_config": "CodeDeployDefault.AllAtOnce"}
         )
-    short = CodeDeployConfig(
-        application="a", deployment_group="g", deployment_config="ECSLinear10PercentEvery1Minutes"
+    short = validate.section(
+        CodeDeployConfig, {**base, "deployment_config": "ECSLinear10PercentEvery1Minutes"}
     )
     assert short.deployment_config == "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
 

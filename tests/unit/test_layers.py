@@ -5,7 +5,7 @@ Layers, lowest first (DESIGN.md "Layers inside src/shipyard"):
 
 - basics: errors, secrets, console, fsutil, versioning, interrupts, plan, images, history,
   commands: plain values and helpers that know nothing of config.
-- config: `config/*`, the validated models and their loader.
+- config: `config/*`, the validated sections (frozen dataclasses), their loader and validator.
 - core: the pure rules built on config: tags, tag mutability, task-definition rendering, its
   rules and its mapping onto local containers (taskdef_local).
 - adapters: `adapters/*`, the only modules that speak to boto3, python-on-whales, slack_sdk,
@@ -32,6 +32,11 @@ third-party libraries whose import costs start-up time:
 boto3/botocore (about 0.3 s), python_on_whales and pydantic-heavy helpers it pulls, slack_sdk,
 and `k6`. Every other function-local import only hides a dependency from the reader and from
 this test, so it fails here.
+
+pydantic only validates the configuration; what the cache hands back is plain dataclasses. So
+`shipyard.config.validate` is the one module that imports pydantic, the loader imports it only on
+a cache miss (inside load_config), and the one other use is `Check`'s schema hook in
+`shipyard.config.base`, which imports pydantic_core when pydantic calls it while validating.
 """
 
 from __future__ import annotations
@@ -92,6 +97,13 @@ LAZY_MODULES = (
     "shipyard.targets",
     "shipyard.context",
 )  # packages, or exactly this module
+VALIDATOR = "shipyard.config.validate"
+PYDANTIC = ("pydantic", "pydantic_core")
+# (importer, imported package): the only function-local imports of the validation machinery
+LAZY_VALIDATION = (
+    ("shipyard.config.loader", VALIDATOR),  # on a cache miss only
+    ("shipyard.config.base", "pydantic_core"),  # Check's hook: runs only inside pydantic
+)
 
 
 @dataclass(frozen=True)
@@ -224,8 +236,31 @@ def test_function_local_imports_only_for_start_up_time() -> None:
         and not i.importer.startswith("shipyard.tasks.")
         and i.importer not in LAZY_MODULES
         and i.imported.split(".")[0] not in LAZY_ALLOWED
+        and (i.importer, i.imported) not in LAZY_VALIDATION
     ]
     assert hidden == []
+
+
+def _validation_import(imp: Import) -> str | None:
+    """The validator or the pydantic package `imp` imports, if any."""
+    if imp.imported == VALIDATOR:
+        return VALIDATOR
+    package = imp.imported.split(".")[0]
+    return package if package in PYDANTIC else None
+
+
+def test_only_the_validator_imports_pydantic_and_only_a_cache_miss_imports_it() -> None:
+    # a module-level import of either would put pydantic back on every `inv` command's path
+    stray = [
+        f"{i.importer}:{i.line} imports {i.imported}" + (" inside a function" if i.local else "")
+        for i in IMPORTS
+        if _validation_import(i)
+        and not i.type_checking
+        and i.importer != VALIDATOR
+        and not (i.local and (i.importer, _validation_import(i)) in LAZY_VALIDATION)
+    ]
+    assert stray == []
+    assert {i.imported for i in IMPORTS if i.importer == VALIDATOR} >= {"pydantic"}
 
 
 def test_the_layer_rules_catch_what_they_claim() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from shipyard.adapters.http import HttpAnswer
+from shipyard.config import validate
 from shipyard.config.model import ShipyardConfig
 from shipyard.console import Console
 from shipyard.context import Context
@@ -181,11 +182,12 @@ def test_no_wait_returns_after_the_shift_only_where_the_rollout_detaches(ctx: Co
 
 
 def test_the_verify_gate_after_the_shift_fails_fast_and_undoes(tmp_path: Path) -> None:
-    config = ShipyardConfig.model_validate(
+    config = validate.section(
+        ShipyardConfig,
         {
             "environment": "test",
             "verify": {"checks": [{"path": "/version", "contains": "{version}"}]},
-        }
+        },
     )
     ctx = Context(config=config, root=tmp_path, console=Console(quiet=True))
     target = MemoryTarget()

@@ -1,39 +1,81 @@
+"""The base of every config section, and the two sections every other one may hold.
+
+Sections are frozen stdlib dataclasses, so reading a configuration (a cache hit) never imports
+pydantic. pydantic only validates, on a cache miss (shipyard.config.validate): it reads each
+field's `metadata` as its Field() arguments (the description, pattern, ge, min_length...), the
+class's `__pydantic_config__` as its model config, a `Check` in an annotation as a field's own
+rule, and a ValueError from `__post_init__` as the whole section's rule.
+"""
+
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 
-class Section(BaseModel):
+def about(description: str, **rules: Any) -> dict[str, Any]:
+    """A field's metadata: its description (the generated docs show it) and pydantic's Field()
+    constraints (pattern, ge, min_length, discriminator...), checked on validation only."""
+    return {"description": description, **rules}
+
+
+class Check:
+    """A field's own rule: `Annotated[list[str], Check(rule)]`. `rule` gets the value once its
+    type is validated and returns it, or a normalised one; a ValueError it raises is reported at
+    the field, as "Value error, <sentence>". Constructing a section directly runs no rule."""
+
+    def __init__(self, rule: Callable[[Any], Any]) -> None:
+        self.rule = rule
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
+        # only pydantic calls this, while shipyard.config.validate builds its validator
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(self.rule, handler(source))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section:
     """Every config section: unknown keys are errors, values never change after load, and
     values are taken as written: `proxy_port = "8080"` or `latest = "yes"` is an error, not
     a number or a boolean (strict mode; an int is still accepted where a float is expected)."""
 
-    # defer_build: validators are built on first use, so start-up pays only for the
-    # sections (and union members) a configuration actually contains
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, strict=True)
+    __pydantic_config__ = {"extra": "forbid", "strict": True}
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        # In strict mode pydantic takes only an instance for a dataclass (a model also took a
+        # dict, a TOML table): the section itself is lax, its fields stay strict.
+        schema = handler(source)
+        handler.resolve_ref_schema(schema)["strict"] = False
+        return schema
 
 
+@dataclass(frozen=True, kw_only=True)
 class SecretRef(Section):
     """Where a secret lives. Exactly one of the fields is set; the value itself is never
     written in a config file. A `file` path is relative to the project root (`~` expands) and
     must lie inside the directories SecretsConfig allows."""
 
-    env: str | None = Field(default=None, description="an environment variable's name")
-    ssm: str | None = Field(default=None, description="an SSM parameter's name (decrypted)")
-    secretsmanager: str | None = Field(default=None, description="a Secrets Manager ARN or name")
-    file: str | None = Field(
+    env: str | None = field(default=None, metadata=about("an environment variable's name"))
+    ssm: str | None = field(default=None, metadata=about("an SSM parameter's name (decrypted)"))
+    secretsmanager: str | None = field(
+        default=None, metadata=about("a Secrets Manager ARN or name")
+    )
+    file: str | None = field(
         default=None,
-        description="a file, relative to the project root; inside the directories [secrets] allows",
+        metadata=about(
+            "a file, relative to the project root; inside the directories [secrets] allows"
+        ),
     )
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
+    def __post_init__(self) -> None:
         set_fields = [k for k in ("env", "ssm", "secretsmanager", "file") if getattr(self, k)]
         if len(set_fields) != 1:
             raise ValueError(
                 "a secret reference needs exactly one of env, ssm, secretsmanager, file"
             )
-        return self
 
     def describe(self) -> str:
         for kind in ("env", "ssm", "secretsmanager", "file"):
@@ -43,6 +85,7 @@ class SecretRef(Section):
         return "?"
 
 
+@dataclass(frozen=True, kw_only=True)
 class SecretsConfig(Section):
     """Where `file` secret references may be read from.
 
@@ -60,16 +103,20 @@ class SecretsConfig(Section):
     password (deploy/environments/local.toml reads /var/lib/shipyard/registry/password).
     """
 
-    file_roots: list[str] = Field(
+    file_roots: list[str] = field(
         default_factory=list,
-        description="directories outside the project that any file: reference may read, "
-        "secrets delivered into containers included (e.g. /etc/myapp); a relative path "
-        "is taken from the project root",
+        metadata=about(
+            "directories outside the project that any file: reference may read, "
+            "secrets delivered into containers included (e.g. /etc/myapp); a relative path "
+            "is taken from the project root"
+        ),
     )
-    credential_file_roots: list[str] = Field(
+    credential_file_roots: list[str] = field(
         default_factory=lambda: ["/var/lib/shipyard"],
-        description="directories that shipyard's own credentials (registry.password, notify "
-        "tokens) may also be read from, never a secret delivered into a container; by default "
-        "the machine state directory that scripts/bootstrap.sh writes the local registry's "
-        "password to",
+        metadata=about(
+            "directories that shipyard's own credentials (registry.password, notify "
+            "tokens) may also be read from, never a secret delivered into a container; by default "
+            "the machine state directory that scripts/bootstrap.sh writes the local registry's "
+            "password to"
+        ),
     )

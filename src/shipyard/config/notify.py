@@ -5,65 +5,70 @@ Both Slack credentials are references (the webhook URL carries its own token), n
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import Field, model_validator
-
-from shipyard.config.base import SecretRef, Section
+from shipyard.config.base import SecretRef, Section, about
 
 NotifyEvent = Literal["start", "success", "failure", "rollback"]
 ALL_EVENTS: tuple[NotifyEvent, ...] = ("start", "success", "failure", "rollback")
 
 
+@dataclass(frozen=True, kw_only=True)
 class SlackConfig(Section):
     """Exactly one of `webhook_url` (an incoming webhook) or `token` (a bot token, which
     needs `channel`)."""
 
-    webhook_url: SecretRef | None = Field(
+    webhook_url: SecretRef | None = field(
         default=None,
-        description='an incoming webhook\'s URL, by reference (e.g. { env = "SLACK_WEBHOOK_URL" })',
+        metadata=about(
+            'an incoming webhook\'s URL, by reference (e.g. { env = "SLACK_WEBHOOK_URL" })'
+        ),
     )
-    token: SecretRef | None = Field(
-        default=None, description="a bot token, by reference (chat.postMessage); needs channel"
+    token: SecretRef | None = field(
+        default=None, metadata=about("a bot token, by reference (chat.postMessage); needs channel")
     )
-    channel: str | None = Field(
-        default=None, description='with token: the channel, e.g. "#deployments"'
+    channel: str | None = field(
+        default=None, metadata=about('with token: the channel, e.g. "#deployments"')
     )
-    timeout_seconds: float = Field(
+    timeout_seconds: float = field(
         default=5.0,
-        gt=0,
-        description="each message's timeout; an outage is one warning and never fails a release",
+        metadata=about(
+            "each message's timeout; an outage is one warning and never fails a release", gt=0
+        ),
     )
-    api_url: str = Field(
+    api_url: str = field(
         default="https://slack.com/api/",
-        description="Slack's Web API root; only changed for a proxy or a test server",
+        metadata=about("Slack's Web API root; only changed for a proxy or a test server"),
     )
-    events: list[NotifyEvent] = Field(
-        default_factory=lambda: list(ALL_EVENTS), description="the events sent to Slack"
+    events: list[NotifyEvent] = field(
+        default_factory=lambda: list(ALL_EVENTS), metadata=about("the events sent to Slack")
     )
 
-    @model_validator(mode="after")
-    def _one_way_in(self) -> SlackConfig:
+    def __post_init__(self) -> None:
         if bool(self.webhook_url) == bool(self.token):
             raise ValueError("set exactly one of webhook_url or token")
         if self.token and not self.channel:
             raise ValueError('a bot token needs a channel, e.g. channel = "#deployments"')
-        return self
 
 
+@dataclass(frozen=True, kw_only=True)
 class SnsConfig(Section):
-    topic_arn: str = Field(
-        pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$",
-        description="the SNS topic every message is published to",
+    topic_arn: str = field(
+        metadata=about(
+            "the SNS topic every message is published to",
+            pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$",
+        )
     )
-    events: list[NotifyEvent] = Field(
-        default_factory=lambda: list(ALL_EVENTS), description="the events sent to SNS"
+    events: list[NotifyEvent] = field(
+        default_factory=lambda: list(ALL_EVENTS), metadata=about("the events sent to SNS")
     )
 
 
+@dataclass(frozen=True, kw_only=True)
 class NotifyConfig(Section):
-    slack: SlackConfig | None = Field(default=None, description="Slack: [notify.slack]")
-    sns: SnsConfig | None = Field(default=None, description="Amazon SNS: [notify.sns]")
+    slack: SlackConfig | None = field(default=None, metadata=about("Slack: [notify.slack]"))
+    sns: SnsConfig | None = field(default=None, metadata=about("Amazon SNS: [notify.sns]"))
 
     @property
     def enabled(self) -> bool:

@@ -27,6 +27,7 @@ import semver
 from shipyard.adapters.aws import AwsClients
 from shipyard.adapters.ecr import EcrRegistry, ImageDetail
 from shipyard.adapters.ecs_inventory import EcsInventory
+from shipyard.config.aws import AwsConfig
 from shipyard.config.loader import known_environments, load_config
 from shipyard.config.model import EcrRegistryConfig
 from shipyard.errors import AwsError, UsageError
@@ -178,7 +179,8 @@ def deployed_images(ctx: Context) -> tuple[list[DeployedImage], list[str]]:
 
     found: list[DeployedImage] = []
     warnings: list[str] = []
-    clients: dict[str, AwsClients] = {}
+    # one client set per distinct [aws] section: a frozen dataclass of strings, so its own key
+    clients: dict[AwsConfig, AwsClients] = {}
     for name in known_environments(ctx.root):
         cfg = (
             ctx.config
@@ -187,7 +189,7 @@ def deployed_images(ctx: Context) -> tuple[list[DeployedImage], list[str]]:
         )
         if cfg.target.kind not in ("ecs", "ecs-bluegreen"):
             continue
-        key = cfg.aws.model_dump_json()
+        key = cfg.aws
         if key not in clients:
             clients[key] = ctx.aws if cfg.aws == ctx.config.aws else AwsClients(cfg.aws)
         images, missing = _environment_images(cfg, clients[key])
