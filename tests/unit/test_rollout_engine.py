@@ -147,7 +147,10 @@ def test_a_finished_rollout_whose_release_does_not_serve_is_not_a_success(
     target.finalize = lambda _attempt: setattr(target, "serving", OLD)  # type: ignore[method-assign]
     with pytest.raises(DeployFailed) as raised:
         deploy(ctx, target)
-    assert "finished, but 1.0.0 (old) serves" in raised.value.message
+    assert raised.value.message == (
+        "deploy of 2.0.0 failed: the rollout finished, but its release is not seen serving; "
+        "1.0.0 (old) serves again"
+    )
 
 
 def test_the_rollback_target_is_chosen_inside_the_lock(ctx: Context) -> None:

@@ -210,8 +210,8 @@ class Rollout:
             self._notify(request, "success", attempt, seconds=self.clock() - started)
             return self._result(attempt, "succeeded", after, message, started)
         outcome: Outcome = "unknown" if not after.known else "failed"
-        reason = f"{attempt.kind} of {attempt.artifact.version} finished, but"
-        exc = DeployFailed(f"{reason} {after.describe()} serves")
+        # _message names the release and what serves: the reason says only what went wrong
+        exc = DeployFailed("the rollout finished, but its release is not seen serving")
         return self._end(request, attempt, outcome, after, exc, started)
 
     def _after_failure(
