@@ -67,7 +67,9 @@ base file > default**. An environment variable never beats a flag that was given
 A configuration that validated once is kept in `$XDG_CACHE_HOME/shipyard/config/` (default
 `~/.cache/shipyard/config/`, a 0700 directory), keyed by the hash of everything validation reads
 (both files, those variables, the flags) and of the validating code, so the next command with
-the same input skips pydantic's validation (about 90 ms). It holds no secret values: the files
+the same input reads it back without validating again: the sections are plain frozen
+dataclasses, and pydantic, which validates them, is imported only when an input is new (about
+110 ms of import and validation saved on every command). It holds no secret values: the files
 carry only references. An invalid configuration is never kept. `SHIPYARD_CONFIG_CACHE=off`
 turns it off.
 
