@@ -1,3 +1,7 @@
-"""Invoke entry point: the namespace lives in the package."""
+"""Invoke entry point: the namespace lives in the package (shipyard.tasks.for_command_line)."""
 
-from shipyard.tasks import namespace as ns  # noqa: F401
+import sys
+
+from shipyard.tasks import for_command_line
+
+ns = for_command_line(sys.argv)  # only the tasks this command line names

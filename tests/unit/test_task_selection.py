@@ -1,0 +1,89 @@
+"""Which tasks Invoke is given for a command line (shipyard.tasks.for_command_line): the tasks
+it names when it names them plainly, every task otherwise, so that listing, help, completion
+and Invoke's own errors are exactly those of the whole namespace."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shipyard.tasks import for_command_line, named_tasks, namespace
+from tests.conftest import REPO
+
+
+def names(args: list[str]) -> set[str] | None:
+    found = named_tasks(args)
+    return None if found is None else {t.name for t in found}
+
+
+@pytest.mark.parametrize(
+    ("args", "chosen"),
+    [
+        (["version"], {"version"}),
+        (["build", "tag", "push", "--env", "local"], {"build", "tag", "push"}),
+        (["release", "--env", "staging", "--bump", "patch"], {"release"}),
+        (["setup-cicd", "--env", "staging"], {"setup_cicd"}),  # Invoke's dashed form
+        (["setup_cicd"], {"setup_cicd"}),
+        (["ecr-repo"], {"ecr-repo"}),
+        (["deploy", "--env", "status"], {"deploy", "status"}),  # a value naming a task: more
+        (["version", "--", "build"], {"version"}),  # after --: arguments, not tasks
+    ],
+)
+def test_a_command_line_naming_its_tasks_gets_only_them(args: list[str], chosen: set[str]) -> None:
+    assert names(args) == chosen
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],  # inv alone: Invoke's help
+        ["-l"],
+        ["--list"],
+        ["--list=de"],
+        ["version", "--help"],
+        ["version", "-h"],
+        ["--help=version"],
+        ["-e", "version"],  # any core flag first: read by Invoke with every task
+        ["-c", "tasks", "version"],
+        ["--complete", "--", "inv", "ver"],
+        ["nosuch"],  # Invoke's own "No idea what 'nosuch' is!"
+        ["--", "version"],
+    ],
+)
+def test_what_cannot_be_read_plainly_gets_every_task(args: list[str]) -> None:
+    assert named_tasks(args) is None
+    assert set(for_command_line(["inv", *args]).task_names) == set(namespace.task_names)
+
+
+def test_the_whole_namespace_holds_every_task_once() -> None:
+    listed = namespace.task_names
+    assert {"version", "release"} <= set(listed)
+    assert len(listed) == len(set(listed))
+    assert list(for_command_line(["inv", "version"]).task_names) == ["version"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["nosuch"], ["version", "nosuch"], ["version", "--nosuch"], ["--list"]],
+)
+def test_invoke_answers_as_it_does_with_every_task(tmp_path: Path, args: list[str]) -> None:
+    """The same words and exit code whichever namespace the command line got; the reference
+    is a tasks file holding the whole namespace, loaded with -r/-c."""
+    (tmp_path / "whole.py").write_text("from shipyard.tasks import namespace as ns\n")
+    inv = [sys.executable, "-m", "invoke"]
+    chosen = subprocess.run([*inv, *args], cwd=REPO, capture_output=True, text=True, check=False)
+    whole = subprocess.run(
+        [*inv, "-r", str(tmp_path), "-c", "whole", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (chosen.returncode, chosen.stdout, chosen.stderr) == (
+        whole.returncode,
+        whole.stdout,
+        whole.stderr,
+    )
