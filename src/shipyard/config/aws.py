@@ -20,7 +20,7 @@ SEVERITY_ORDER: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class AwsConfig(Section):
     region: str = field(
         default="ap-northeast-2", metadata=about("the AWS region; AWS_REGION overrides it")
@@ -56,7 +56,7 @@ class AwsConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class LifecyclePolicyConfig(Section):
     """The repository's lifecycle policy: a backstop that AWS runs by itself. It cannot know
     what is deployed, so keep_releases should be generous; `inv cleanup` is the safe pruner."""
@@ -77,7 +77,7 @@ class LifecyclePolicyConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class AllowlistEntry(Section):
     id: str = field(metadata=about("CVE-2024-1234, or the finding's name", min_length=1))
     reason: str = field(metadata=about("why the finding is accepted", min_length=1))
@@ -90,7 +90,7 @@ class AllowlistEntry(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class ScanConfig(Section):
     fail_on: Severity = field(
         default="HIGH",
@@ -118,7 +118,7 @@ class ScanConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class CleanupConfig(Section):
     keep_releases: int = field(
         default=10,

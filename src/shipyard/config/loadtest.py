@@ -31,7 +31,7 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class LoadtestThresholds(Section):
     """What the run must meet; the script turns each into a k6 threshold, so k6 itself judges
     it (and exits 99 when one is crossed)."""
@@ -59,7 +59,7 @@ def _duration_parses(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class LoadtestConfig(Section):
     """The k6 load check of an environment's URL (verify.url, or the local proxy)."""
 

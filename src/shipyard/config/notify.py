@@ -14,7 +14,7 @@ NotifyEvent = Literal["start", "success", "failure", "rollback"]
 ALL_EVENTS: tuple[NotifyEvent, ...] = ("start", "success", "failure", "rollback")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class SlackConfig(Section):
     """Exactly one of `webhook_url` (an incoming webhook) or `token` (a bot token, which
     needs `channel`)."""
@@ -52,7 +52,7 @@ class SlackConfig(Section):
             raise ValueError('a bot token needs a channel, e.g. channel = "#deployments"')
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class SnsConfig(Section):
     topic_arn: str = field(
         metadata=about(
@@ -65,7 +65,7 @@ class SnsConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class NotifyConfig(Section):
     slack: SlackConfig | None = field(default=None, metadata=about("Slack: [notify.slack]"))
     sns: SnsConfig | None = field(default=None, metadata=about("Amazon SNS: [notify.sns]"))

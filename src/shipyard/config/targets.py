@@ -28,7 +28,7 @@ def _an_address(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class LocalTargetConfig(Section):
     """This machine's Docker engine, blue/green behind an nginx shipyard runs itself."""
 
@@ -113,7 +113,7 @@ ECS_DEPLOYMENT_CONFIGS = (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class EcsServiceConfig(Section):
     """One ECS service of the environment; all services get the same image digest, in order."""
 
@@ -148,7 +148,7 @@ def _unique_services(value: list[EcsServiceConfig]) -> list[EcsServiceConfig]:
     return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class EcsTargetConfig(Section):
     """ECS Fargate rolling update watched through rolloutState and the circuit breaker."""
 
@@ -261,7 +261,7 @@ def _target_group_names(value: list[str] | None) -> list[str] | None:
     return names
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class CodeDeployConfig(Section):
     application: str = field(metadata=about("the CodeDeploy application"))
     deployment_group: str = field(metadata=about("the CodeDeploy deployment group"))
@@ -329,7 +329,7 @@ class CodeDeployConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class EcsBlueGreenTargetConfig(EcsTargetConfig):
     """ECS with CodeDeploy blue/green traffic shifting."""
 
