@@ -20,7 +20,6 @@ import re
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,15 +158,15 @@ class Console:
         if not (_on_github() and path):
             return
         for key in values:
-            if not _OUTPUT_NAME.fullmatch(key):
+            if not re.fullmatch(_OUTPUT_NAME, key):
                 raise ValueError(f"{key!r} cannot be a GitHub output name")
         with Path(path).open("a", encoding="utf-8") as fh:
             for key, value in values.items():
                 text = redact("" if value is None else str(value))
                 if "\n" in text or "\r" in text:
-                    delimiter = f"ghadelim_{uuid.uuid4().hex}"
+                    delimiter = f"ghadelim_{os.urandom(16).hex()}"
                     while delimiter in text:  # never in practice; then the value cannot end it
-                        delimiter = f"ghadelim_{uuid.uuid4().hex}"
+                        delimiter = f"ghadelim_{os.urandom(16).hex()}"
                     fh.write(f"{key}<<{delimiter}\n{text}\n{delimiter}\n")
                 else:
                     fh.write(f"{key}={text}\n")
@@ -184,8 +183,8 @@ class Console:
             yield
 
 
-_OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_BREAK = re.compile(r"\r\n|\r|\n")  # where the runner splits lines
+_OUTPUT_NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
+_BREAK = r"\r\n|\r|\n"  # where the runner splits lines
 
 
 def _emit(stream: TextIO, text: str) -> None:
@@ -224,11 +223,11 @@ def _one_line(text: str) -> str:
 
 def _md_cell(text: str) -> str:
     """A cell of a GitHub markdown table: `|` would end it and a line break the row."""
-    return _BREAK.sub("<br>", text.replace("|", "\\|"))
+    return re.sub(_BREAK, "<br>", text.replace("|", "\\|"))
 
 
 def _md_heading(text: str) -> str:
-    return _BREAK.sub(" ", text)
+    return re.sub(_BREAK, " ", text)
 
 
 def escape_data(text: str) -> str:

@@ -18,9 +18,9 @@ from shipyard.errors import VersionError
 
 Bump = Literal["major", "minor", "patch", "auto"]
 BUMPS: tuple[str, ...] = ("major", "minor", "patch", "auto")
-_TAG_RE = re.compile(r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$")
+_TAG_RE = r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$"
 # a registry tag: Docker allows no '+', so docker_tag joins build metadata with '_'
-_RELEASED_RE = re.compile(r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:[+_][0-9A-Za-z.-]+)?)$")
+_RELEASED_RE = r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:[+_][0-9A-Za-z.-]+)?)$"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def auto(current: semver.Version, git: GitState) -> semver.Version:
     """The branch rules: tag vX.Y.Z -> X.Y.Z; main -> next minor; any other branch -> next
     patch as a prerelease `<branch>.<build number>` (1.4.0 on develop, run 7: 1.4.1-develop.7;
     1.4.1-develop.7 on develop, run 8: 1.4.1-develop.8)."""
-    if git.tag and (match := _TAG_RE.match(git.tag)):
+    if git.tag and (match := re.match(_TAG_RE, git.tag)):
         return parse(match.group(1), source=f"git tag {git.tag}")
     if git.branch in ("main", "master"):
         return current.next_version("minor")
@@ -114,7 +114,7 @@ def released_from_tags(tags: Iterable[str]) -> list[semver.Version]:
     `1.4.2_build.5`) and git tags (`v1.4.0`, `v1.4.2+build.5`); every other tag is ignored."""
     found: list[semver.Version] = []
     for tag in tags:
-        match = _RELEASED_RE.match(tag)
+        match = re.match(_RELEASED_RE, tag)
         if match and (version := from_docker_tag(match.group(1))) is not None:
             found.append(version)
     return found
@@ -131,7 +131,7 @@ def allocate(
     counter never repeats one already released (a fresh CI checkout never reuses a version).
     A checkout of tag vX.Y.Z releases exactly X.Y.Z."""
     known = sorted({*released, current})
-    if how == "auto" and git is not None and git.tag and _TAG_RE.match(git.tag):
+    if how == "auto" and git is not None and git.tag and re.match(_TAG_RE, git.tag):
         return auto(current, git)
     new = bump(known[-1], how, git)
     taken = set(known)

@@ -19,7 +19,6 @@ import locale
 import os
 import re
 import traceback
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -224,9 +223,9 @@ def test_a_heredoc_delimiter_found_in_the_value_is_replaced_by_another(
 ) -> None:
     """A value containing the delimiter drawn first would end the heredoc early (and what
     follows would become outputs of its own): another is drawn until none occurs in it."""
-    drawn = iter([uuid.UUID(int=1), uuid.UUID(int=2)])
-    monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
-    first, second = f"ghadelim_{uuid.UUID(int=1).hex}", f"ghadelim_{uuid.UUID(int=2).hex}"
+    drawn = iter([bytes(15) + b"\x01", bytes(15) + b"\x02"])
+    monkeypatch.setattr(os, "urandom", lambda _size: next(drawn))
+    first, second = f"ghadelim_{'0' * 31}1", f"ghadelim_{'0' * 31}2"
     value = f"start\n{first}\ninjected=1"
     Console(io.StringIO(), io.StringIO()).set_outputs({"notes": value})
     assert github.read_bytes().decode() == f"notes<<{second}\n{value}\n{second}\n"

@@ -14,7 +14,7 @@ from typing import Annotated
 from shipyard.config.base import Check, Section, about
 
 # k6 reads durations as Go does; shipyard accepts the subset people write: 30s, 1m30s, 500ms
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION = r"(\d+(?:\.\d+)?)(ms|s|m|h)"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 K6_BINARY = r"^[A-Za-z0-9_./+-]+$"  # a name looked up on PATH, or a path
 
@@ -22,7 +22,7 @@ K6_BINARY = r"^[A-Za-z0-9_./+-]+$"  # a name looked up on PATH, or a path
 def parse_duration(text: str) -> float:
     """Seconds in a k6 duration such as "30s", "1m30s" or "500ms"; ValueError when `text` is
     not one or is not longer than zero."""
-    parts = _DURATION.findall(text)
+    parts = re.findall(_DURATION, text)
     if not text or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"{text!r} is not a duration (e.g. 30s, 1m30s, 500ms)")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)

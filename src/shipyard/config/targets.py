@@ -213,13 +213,14 @@ class EcsTargetConfig(Section):
     )
 
 
-LAMBDA_FUNCTION = re.compile(
+# patterns, not compiled: only validation (a cache miss) uses them, and re caches them there
+LAMBDA_FUNCTION = (
     r"^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$"
 )
-LISTENER_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener/.+$")
-TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:.*:targetgroup/([^/]+)/.+$")
-TARGET_GROUP_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
-IAM_ROLE = re.compile(r"^(arn:aws[a-z-]*:iam::\d{12}:role/)?[\w+=,.@/-]{1,64}$")
+LISTENER_ARN = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener/.+$"
+TARGET_GROUP_ARN = r"^arn:aws[a-z-]*:elasticloadbalancing:.*:targetgroup/([^/]+)/.+$"
+TARGET_GROUP_NAME = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$"
+IAM_ROLE = r"^(arn:aws[a-z-]*:iam::\d{12}:role/)?[\w+=,.@/-]{1,64}$"
 
 
 def _known_config(value: str) -> str:
@@ -240,7 +241,7 @@ def _ecs_hooks(value: dict[str, str] | None) -> dict[str, str] | None:
     for name, function in (value or {}).items():
         if name not in ECS_HOOKS:
             raise ValueError(f"{name!r} is not an ECS lifecycle hook; use {', '.join(ECS_HOOKS)}")
-        if not LAMBDA_FUNCTION.match(function):
+        if not re.match(LAMBDA_FUNCTION, function):
             raise ValueError(f"{name}: {function!r} is not a Lambda function name or ARN")
     return value
 
@@ -251,9 +252,9 @@ def _target_group_names(value: list[str] | None) -> list[str] | None:
         return None
     names = []
     for item in value:
-        arn = TARGET_GROUP_ARN.match(item)
+        arn = re.match(TARGET_GROUP_ARN, item)
         name = arn.group(1) if arn else item
-        if not TARGET_GROUP_NAME.match(name):
+        if not re.match(TARGET_GROUP_NAME, name):
             raise ValueError(f"{item!r} is not a target group name or ARN")
         names.append(name)
     if names[0] == names[1]:
@@ -301,7 +302,7 @@ class CodeDeployConfig(Section):
         metadata=about(
             "inv setup-cicd: the role CodeDeploy assumes (AWSCodeDeployRoleForECS "
             "attached), an ARN or a name in this account",
-            pattern=IAM_ROLE.pattern,
+            pattern=IAM_ROLE,
         ),
     )
     target_groups: Annotated[list[str] | None, Check(_target_group_names)] = field(
@@ -317,14 +318,14 @@ class CodeDeployConfig(Section):
         default=None,
         metadata=about(
             "inv setup-cicd: the listener production traffic comes through",
-            pattern=LISTENER_ARN.pattern,
+            pattern=LISTENER_ARN,
         ),
     )
     test_listener_arn: str | None = field(
         default=None,
         metadata=about(
             "inv setup-cicd, optional: a test listener for traffic before the shift",
-            pattern=LISTENER_ARN.pattern,
+            pattern=LISTENER_ARN,
         ),
     )
 
