@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import Task, task
 
 if TYPE_CHECKING:
     from shipyard.console import Console
@@ -63,6 +63,15 @@ def _install_signal_handlers() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
+class SharedTask(Task):  # type: ignore[type-arg]
+    """A task that is its own deep copy. Invoke deep-copies every task of the namespace it
+    loads, on every run, before anything else; a task is never changed once defined, and a
+    process loads one namespace, so the copies only cost start-up time."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedTask:
+        return self
+
+
 def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
     """@task plus shipyard's error contract: one line on stderr, exit 1/2/3/130, no traceback
     unless --debug (or SHIPYARD_DEBUG=1), and then one printed through the redactor, before
@@ -108,7 +117,8 @@ def shipyard_task(*args: Any, **kwargs: Any) -> Callable[[F], Any]:
 
         # the help of the flags this task has (invoke rejects help for unknown ones)
         params = inspect.signature(fn).parameters
-        return task(*args, help={k: v for k, v in help_.items() if k in params}, **kwargs)(wrapper)
+        shown = {k: v for k, v in help_.items() if k in params}
+        return task(*args, help=shown, klass=SharedTask, **kwargs)(wrapper)
 
     return decorate
 
