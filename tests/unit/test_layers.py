@@ -96,6 +96,7 @@ LAZY_MODULES = (
     "shipyard.tasks",
     "shipyard.targets",
     "shipyard.context",
+    "shipyard.locking",  # exactly the package's get_lock: one lock kind per environment
 )  # packages, or exactly this module
 VALIDATOR = "shipyard.config.validate"
 PYDANTIC = ("pydantic", "pydantic_core")

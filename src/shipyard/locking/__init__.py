@@ -13,8 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipyard.locking.base import Freed, Lock, LockInfo, default_owner, held, run_identity
-from shipyard.locking.dynamodb import DynamoDbLock
-from shipyard.locking.local import FileLock
 
 if TYPE_CHECKING:
     from shipyard.context import Context
@@ -23,12 +21,18 @@ __all__ = ["Freed", "Lock", "LockInfo", "default_owner", "get_lock", "held", "ru
 
 
 def get_lock(ctx: Context) -> Lock:
+    """The environment's lock; each kind is imported only where it is built, so that a local
+    command never loads the DynamoDB lock and its table adapter."""
     if ctx.config.target.kind == "local":
+        from shipyard.locking.local import FileLock
+
         return FileLock(
             ctx.state_dir / "deploy.lock",
             environment=ctx.environment,
             run=run_identity(ctx.environ),
         )
+
+    from shipyard.locking.dynamodb import DynamoDbLock
 
     return DynamoDbLock(
         ctx.aws,
