@@ -4,6 +4,7 @@ and Invoke's own errors are exactly those of the whole namespace."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,23 @@ def test_invoke_answers_as_it_does_with_every_task(tmp_path: Path, args: list[st
         whole.stdout,
         whole.stderr,
     )
+
+
+@pytest.mark.parametrize(("dont_write", "cached"), [("", True), ("1", False)])
+def test_inv_caches_the_bytecode_of_what_it_imports_unless_told_not_to(
+    tmp_path: Path, dont_write: str, cached: bool
+) -> None:
+    """Invoke switches bytecode writing off for its process; shipyard switches it back on for
+    its own modules (an editable install would otherwise compile them on every command),
+    unless PYTHONDONTWRITEBYTECODE is set. The cache goes to PYTHONPYCACHEPREFIX here, so the
+    checkout's own __pycache__ is not touched."""
+    env = {
+        **os.environ,
+        "PYTHONPYCACHEPREFIX": str(tmp_path),
+        "PYTHONDONTWRITEBYTECODE": dont_write,
+    }
+    inv = [sys.executable, "-m", "invoke", "version"]
+    subprocess.run(inv, cwd=REPO, env=env, capture_output=True, check=True)
+    written = {p.name for p in tmp_path.rglob("*.pyc") if "shipyard" in p.parts}
+    assert ("model.cpython-311.pyc" in written) == cached, sorted(written)
+    assert ("version.cpython-311.pyc" in written) == cached  # imported when the task runs
