@@ -130,31 +130,25 @@ def _source_for(loc: tuple[str | int, ...], origin: dict[Path_, str]) -> str | N
     return None
 
 
-def _allowed_keys(parent: tuple[str | int, ...], data: dict[str, Any]) -> list[str]:
+def _section_at(loc: tuple[str | int, ...], data: dict[str, Any]) -> type[Section] | None:
+    """The section the value at `loc` is (None: not a section, or a path into nothing)."""
     model: type[Section] | None = ShipyardConfig
     node: Any = data
-    for part in parent:
+    for part in loc:
         if model is None:
-            return []
+            return None
         node = node.get(part) if isinstance(node, dict) else None
         model = _field_model(model, str(part), node)
+    return model
+
+
+def _allowed_keys(parent: tuple[str | int, ...], data: dict[str, Any]) -> list[str]:
+    model = _section_at(parent, data)
     return sorted(f.name for f in dataclasses.fields(model)) if model else []
 
 
 def _is_secret_field(loc: tuple[str | int, ...], data: dict[str, Any]) -> bool:
-    if not loc:
-        return False
-    model: type[Section] | None = ShipyardConfig
-    node: Any = data
-    for part in loc[:-1]:
-        if model is None:
-            return False
-        node = node.get(part) if isinstance(node, dict) else None
-        model = _field_model(model, str(part), node)
-    if model is None:
-        return False
-    node = node.get(loc[-1]) if isinstance(node, dict) else None
-    return _field_model(model, str(loc[-1]), node) is SecretRef
+    return bool(loc) and _section_at(loc, data) is SecretRef
 
 
 def _hints(model: type[Section]) -> dict[str, Any]:

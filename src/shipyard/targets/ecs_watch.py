@@ -165,10 +165,7 @@ class Follower:
         state = dep.get("rolloutState") if dep else "not seen"
         if dep and state is None:
             count = len(svc.get("deployments", []))
-            state = (
-                f"not steady ({dep.get('runningCount', 0)} of {dep.get('desiredCount', 0)} "
-                f"running, {count} deployment(s))"
-            )
+            state = f"not steady ({_running(dep)}, {count} deployment(s))"
         return Watched(
             "timeout",
             m.service.name,
@@ -205,10 +202,8 @@ class Follower:
         if state == "COMPLETED":
             return Watched("completed", name, str(dep.get("rolloutStateReason", "")), m.new)
         if state is None and _steady(dep, deps):
-            running = f"{dep.get('runningCount')} of {dep.get('desiredCount')} running"
-            return Watched(
-                "completed", name, f"steady state: the only deployment, {running}", m.new
-            )
+            why = f"steady state: the only deployment, {_running(dep)}"
+            return Watched("completed", name, why, m.new)
         return None
 
     def _replaced(
@@ -319,3 +314,7 @@ def _steady(dep: Mapping[str, Any], deps: list[Mapping[str, Any]]) -> bool:
     runs every task it wants."""
     desired = dep.get("desiredCount")
     return len(deps) == 1 and desired is not None and dep.get("runningCount") == desired
+
+
+def _running(dep: Mapping[str, Any]) -> str:
+    return f"{dep.get('runningCount', 0)} of {dep.get('desiredCount', 0)} running"
