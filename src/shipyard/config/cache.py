@@ -17,6 +17,7 @@ worded, on every run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -72,10 +73,17 @@ def _installed(package: str) -> list[Any]:
     prefix = f"{package}-"  # dist-info names spell the package with "_": pydantic_core-2.5...
     dists = sorted(
         name
-        for name in os.listdir(directory.parent)
+        for name in _entries(directory.parent)
         if name.startswith(prefix) and name.endswith(".dist-info")
     )
     return [package, str(directory), st.st_ino, st.st_mtime_ns, dists]
+
+
+@functools.cache
+def _entries(directory: Path) -> tuple[str, ...]:
+    """A site-packages directory's entries, read once a process: both validators live in one,
+    and a command that loads several environments' configurations keys each of them."""
+    return tuple(os.listdir(directory))
 
 
 def key_of(merged: Mapping[str, Any]) -> str:
