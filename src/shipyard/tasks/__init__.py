@@ -69,7 +69,7 @@ def for_command_line(argv: Sequence[str]) -> Collection:
     """The namespace for this process's command line (`argv` with the program name first)."""
     _cache_bytecode()
     named = named_tasks(argv[1:])
-    return _collection(named if named is not None else _tasks())
+    return _full_namespace() if named is None else _collection(named)
 
 
 def _cache_bytecode() -> None:
