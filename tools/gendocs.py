@@ -66,10 +66,11 @@ base file > default**. An environment variable never beats a flag that was given
 
 A configuration that validated once is kept in `$XDG_CACHE_HOME/shipyard/config/` (default
 `~/.cache/shipyard/config/`, a 0700 directory), keyed by the hash of everything validation reads
-(both files, those variables, the flags) and of the validating code, so the next command with
-the same input reads it back without validating again: the sections are plain frozen
-dataclasses, and pydantic, which validates them, is imported only when an input is new (about
-110 ms of import and validation saved on every command). It holds no secret values: the files
+(both files' bytes, those variables, the flags) and of the validating code, so the next command
+with the same input reads it back without parsing or validating again: the sections are plain
+frozen dataclasses, and TOML and pydantic, which validates them, are imported only when an
+input is new (about 110 ms of import and validation saved on every command). Any edit to a
+file, a comment too, is a new input. It holds no secret values: the files
 carry only references. An invalid configuration is never kept. `SHIPYARD_CONFIG_CACHE=off`
 turns it off.
 
@@ -259,10 +260,11 @@ def _kind_of(model: type[Any]) -> str | None:
 
 
 def _own_doc(model: type[Any]) -> str:
-    """The class's own docstring; not the signature @dataclass writes in place of a missing one."""
+    """The class's own docstring; not the one @record writes in place of a missing one."""
+    from shipyard.records import generated_doc
+
     doc = model.__dict__.get("__doc__") or ""
-    generated = model.__name__ + str(inspect.signature(model)).replace(" -> None", "")
-    return "" if doc == generated else inspect.cleandoc(doc)
+    return "" if doc == generated_doc(model) else inspect.cleandoc(doc)
 
 
 def _tables(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.images import BuildRequest
+from shipyard.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Command:
     argv: tuple[str, ...]
     stdin: str | None = None  # the name of what the caller feeds on stdin, never its value

@@ -8,13 +8,13 @@ Secrets never appear here: they reach the container through the `--env-file` nam
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from shipyard.commands import Command, command
+from shipyard.records import record
 from shipyard.taskdef_local import ContainerSpec
 
 
-@dataclass(frozen=True)
+@record
 class Placement:
     """What `docker run` needs beyond the container's spec: where and as what it runs."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from shipyard.config.base import SecretRef
 from shipyard.config.model import ShipyardConfig
 from shipyard.console import Console
+from shipyard.records import record
 from shipyard.secrets import Secret, register_login
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from shipyard.adapters.registry import Registry
 
 
-@dataclass
+@record(frozen=False)
 class Context:
     config: ShipyardConfig
     root: Path

@@ -14,12 +14,13 @@ import getpass
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, Field, asdict, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from shipyard.errors import ShipyardError
 from shipyard.fsutil import write_json_atomically
+from shipyard.records import record
 
 RecordOutcome = Literal[
     "in_progress",
@@ -54,7 +55,7 @@ def new_release_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("r%Y%m%d%H%M%S") + secrets.token_hex(2)
 
 
-@dataclass(frozen=True)
+@record
 class Release:
     release_id: str
     version: str
@@ -98,7 +99,7 @@ def _required(f: Field[Any]) -> bool:
     return f.default is MISSING and f.default_factory is MISSING
 
 
-@dataclass(frozen=True)
+@record
 class HistoryState:
     live: str | None  # release id the proxy serves
     releases: tuple[Release, ...]  # oldest first

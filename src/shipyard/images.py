@@ -5,10 +5,11 @@ adapter runs)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import NamedTuple
 
 from shipyard.errors import UsageError
+from shipyard.records import record
 
 
 class ImageRef(NamedTuple):
@@ -46,7 +47,7 @@ def repository_name(server: str | None, repository: str) -> str:
     return f"{server}/{repository}" if server else repository
 
 
-@dataclass(frozen=True)
+@record
 class BuildRequest:
     context: str
     dockerfile: str

@@ -16,13 +16,14 @@ through SecretRef, so tokens and webhook URLs are masked in everything printed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from shipyard.adapters.slack import SlackBot, SlackMessage, SlackWebhook
 from shipyard.adapters.sns import publish
 from shipyard.console import format_seconds
 from shipyard.errors import ShipyardError
+from shipyard.records import record
 from shipyard.secrets import redact
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ _HEADLINE: Final[dict[Event, tuple[str, str]]] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class NotifyInfo:
     version: str
     environment: str = ""  # default: the context's environment

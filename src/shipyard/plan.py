@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shipyard.commands import Command
 from shipyard.console import Console
+from shipyard.records import record
 
 
-@dataclass(frozen=True)
+@record
 class PlanStep:
     action: str
     detail: str = ""
@@ -21,7 +22,7 @@ class PlanStep:
         return Command(self.command, self.stdin).shown()
 
 
-@dataclass
+@record(frozen=False)
 class Plan:
     title: str
     steps: list[PlanStep] = field(default_factory=list)

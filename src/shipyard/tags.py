@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 
 import semver
 
 from shipyard.config.model import TagsConfig
 from shipyard.errors import UsageError
+from shipyard.records import record
 from shipyard.versioning import branch_label, docker_tag, is_prerelease
 
 _VALID_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -18,7 +18,7 @@ _VALID_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 FIXED_FIELDS = ("{version}", "{git_sha}")
 
 
-@dataclass(frozen=True)
+@record
 class TagPlan:
     tags: tuple[str, ...]
     notes: tuple[str, ...] = ()  # why a tag was left out, shown in plans

@@ -13,12 +13,12 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shipyard.config.merge import LIST_MERGE_KEYS, deep_merge
 from shipyard.errors import ConfigError
+from shipyard.records import record
 
 READ_ONLY_FIELDS = (
     "taskDefinitionArn",
@@ -33,7 +33,7 @@ READ_ONLY_FIELDS = (
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
 
-@dataclass(frozen=True)
+@record
 class Rendered:
     document: dict[str, Any]
     sources: tuple[str, ...]  # files merged, lowest first

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from shipyard.config.base import SecretRef
 from shipyard.errors import ConfigError
+from shipyard.records import record
 
 # task-level keys the local target uses or that mean nothing on one machine
 _TASK_USED = {"family", "containerDefinitions", "volumes"}
@@ -40,7 +41,7 @@ _CONTAINER_USED = {
 DEPENDENCY_CONDITIONS = ("START", "COMPLETE", "SUCCESS", "HEALTHY")
 
 
-@dataclass(frozen=True)
+@record
 class HealthSpec:
     """Docker's health check, with the task definition's numbers (seconds)."""
 
@@ -51,14 +52,14 @@ class HealthSpec:
     start_period: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class VolumeMount:
     volume: str  # Docker volume name
     path: str
     read_only: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class ContainerSpec:
     name: str
     image: str
@@ -78,7 +79,7 @@ class ContainerSpec:
     init: bool = False  # linuxParameters.initProcessEnabled: an init process as PID 1
 
 
-@dataclass(frozen=True)
+@record
 class LocalTask:
     family: str
     containers: tuple[ContainerSpec, ...]  # in start order (dependsOn respected)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from shipyard.errors import ConfigError
+from shipyard.records import record
 from shipyard.taskdef_local import DEPENDENCY_CONDITIONS, dependency_order, secret_ref
 
 CD = "containerDefinitions"
@@ -48,7 +48,7 @@ _ECS_SECRET = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@record
 class Ref:
     """One entry of a name-keyed list (containers, volumes) in a path: by name when it has a
     usable one, else by its index in the file that holds it."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
 import semver
 
 from shipyard.errors import VersionError
+from shipyard.records import record
 
 Bump = Literal["major", "minor", "patch", "auto"]
 BUMPS: tuple[str, ...] = ("major", "minor", "patch", "auto")
@@ -23,7 +23,7 @@ _TAG_RE = r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$"
 _RELEASED_RE = r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:[+_][0-9A-Za-z.-]+)?)$"
 
 
-@dataclass(frozen=True)
+@record
 class GitState:
     """What the version rules need to know about the checkout."""
 

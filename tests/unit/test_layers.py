@@ -3,8 +3,8 @@ no hidden dependencies, and every AWS call inside `adapters/`.
 
 Layers, lowest first (DESIGN.md "Layers inside src/shipyard"):
 
-- basics: errors, secrets, console, fsutil, versioning, interrupts, plan, images, history,
-  commands: plain values and helpers that know nothing of config.
+- basics: records, errors, secrets, console, fsutil, versioning, interrupts, plan, images,
+  history, commands: plain values and helpers that know nothing of config.
 - config: `config/*`, the validated sections (frozen dataclasses), their loader and validator.
 - core: the pure rules built on config: tags, tag mutability, task-definition rendering, its
   rules and its mapping onto local containers (taskdef_local).
@@ -30,8 +30,10 @@ in the adapter factory `shipyard.context` (each property imports the adapter it 
 `inv version` never loads the Docker or registry adapters) and, anywhere, for the heavy
 third-party libraries whose import costs start-up time:
 boto3/botocore (about 0.3 s), python_on_whales and pydantic-heavy helpers it pulls, slack_sdk,
-and `k6`. Every other function-local import only hides a dependency from the reader and from
-this test, so it fails here.
+and `k6`, and two of the standard library's: tomllib (a config cache hit parses no TOML) and
+urllib (`inv status` with no proxy running asks nothing over HTTP). Every other
+function-local import only hides a dependency from the reader and from this test, so it fails
+here.
 
 pydantic only validates the configuration; what the cache hands back is plain dataclasses. So
 `shipyard.config.validate` is the one module that imports pydantic, the loader imports it only on
@@ -58,6 +60,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "basics",
         (
             "shipyard",
+            "shipyard.records",
             "shipyard.errors",
             "shipyard.secrets",
             "shipyard.console",
@@ -91,7 +94,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pipelines", ("shipyard.pipelines",)),
     ("tasks", ("shipyard.tasks",)),
 )
-LAZY_ALLOWED = ("boto3", "botocore", "python_on_whales", "slack_sdk", "k6", "tabulate")
+LAZY_ALLOWED = (
+    *("boto3", "botocore", "python_on_whales", "slack_sdk", "k6", "tabulate"),
+    # the standard library's two that a read-only command seldom needs and pays for: TOML is
+    # parsed only on a config cache miss, and HTTP only asked of a proxy that runs
+    *("tomllib", "urllib"),
+)
 LAZY_MODULES = (
     "shipyard.tasks",
     "shipyard.targets",

@@ -4,15 +4,15 @@ a stopped task's log stream (CloudWatch Logs)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from shipyard.adapters.aws import AwsClients, translate_errors
+from shipyard.records import record
 
 OUTCOME_METRICS = ("DeploySuccess", "DeployFailure", "DeployRollback")
 
 
-@dataclass(frozen=True)
+@record
 class AlarmState:
     name: str
     state: str

@@ -6,15 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from shipyard.adapters.aws import AwsClients, translate_errors
+from shipyard.records import record
 
 ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
 
 
-@dataclass(frozen=True)
+@record
 class LifecycleEvent:
     name: str
     status: str  # Pending | InProgress | Succeeded | Failed | Skipped | Unknown

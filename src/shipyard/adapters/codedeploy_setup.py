@@ -8,16 +8,16 @@ deploy itself is adapters/codedeploy.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from shipyard.adapters.aws import AwsClients, error_code, translate_errors
+from shipyard.records import record
 
 ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
 MISSING_GROUP = ("ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException")
 
 
-@dataclass(frozen=True)
+@record
 class GroupSpec:
     """What an ECS blue/green deployment group is made of."""
 

@@ -14,7 +14,6 @@ import json
 import os
 import secrets as pysecrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from shipyard.adapters.ports import free_port
 from shipyard.commands import command, docker_network_create, docker_volume_create
 from shipyard.container_run import Placement, docker_run
 from shipyard.errors import DeployFailed, UsageError
+from shipyard.records import record
 from shipyard.secrets import Secret
 from shipyard.taskdef_local import ContainerSpec
 
@@ -41,7 +41,7 @@ def _whales() -> Any:
     return python_on_whales
 
 
-@dataclass(frozen=True)
+@record
 class ContainerState:
     name: str
     status: str  # created, running, exited, ...
@@ -52,7 +52,7 @@ class ContainerState:
     restarts: int = 0  # times Docker's restart policy restarted it
 
 
-@dataclass(frozen=True)
+@record
 class ContainerInfo:
     name: str
     status: str
@@ -64,7 +64,7 @@ class ContainerInfo:
         return self.labels.get(LABEL_RELEASE, "")
 
 
-@dataclass(frozen=True)
+@record
 class ImageInfo:
     id: str
     tags: tuple[str, ...]

@@ -13,13 +13,14 @@ import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from shipyard.adapters.aws import AwsClients, error_code, translate_errors
 from shipyard.adapters.registry import MANIFEST_TYPES, Credentials, Provenance, RemoteManifest
 from shipyard.config.model import EcrRegistryConfig, ShipyardConfig
 from shipyard.errors import AwsError, ConfigError, RegistryError
+from shipyard.records import record
 from shipyard.secrets import Secret
 from shipyard.tag_mutability import check_tag_mutability
 
@@ -35,7 +36,7 @@ INDEX_MEDIA_TYPES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record
 class ImageDetail:
     digest: str
     tags: tuple[str, ...]
@@ -65,7 +66,7 @@ class ImageDetail:
         )
 
 
-@dataclass(frozen=True)
+@record
 class RepositoryState:
     name: str
     uri: str
@@ -76,20 +77,20 @@ class RepositoryState:
     kms_key: str | None
 
 
-@dataclass(frozen=True)
+@record
 class DeleteReport:
     deleted: tuple[str, ...]  # digests
     failures: tuple[tuple[str, str, str], ...]  # (digest, code, reason)
     calls: int
 
 
-@dataclass
+@record(frozen=False)
 class _CachedToken:
     credentials: Credentials
     expires_at: dt.datetime
 
 
-@dataclass
+@record(frozen=False)
 class EcrRegistry:
     """One ECR registry (account + region) seen through the API."""
 

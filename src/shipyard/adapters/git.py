@@ -7,11 +7,11 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard import commands
 from shipyard.errors import ToolUnavailable, UsageError
+from shipyard.records import record
 from shipyard.versioning import GitState
 
 _VERSION_TAG = re.compile(r"^v\d+\.\d+\.\d+")
@@ -24,7 +24,7 @@ _NO_COMMITS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Checkout:
     root: Path
     environ: Mapping[str, str]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+
+from shipyard.records import record
 
 
-@dataclass(frozen=True)
+@record
 class HttpAnswer:
     status: int | None  # None: no HTTP answer at all
     body: str

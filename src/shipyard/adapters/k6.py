@@ -16,12 +16,13 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO
 
 from shipyard.commands import Command
 from shipyard.errors import ToolUnavailable
+from shipyard.records import record
 
 # k6's documented exit codes (errext/exitcodes): 99 is "thresholds have failed"
 THRESHOLDS_FAILED = 99
@@ -63,7 +64,7 @@ def environment(cmd: Command, environ: Mapping[str, str]) -> dict[str, str]:
     return {k: environ[k] for k in cmd.env if k in environ}
 
 
-@dataclass(frozen=True)
+@record
 class Finished:
     exit_code: int | None  # None: killed at the deadline
     log: list[str] = field(default_factory=list)  # the last lines k6 wrote to stderr

@@ -8,21 +8,21 @@ appears only once the container has written its first line, so a stream that doe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from shipyard.adapters.aws import AwsClients, error_code, translate_errors
+from shipyard.records import record
 
 MAX_PAGES = 100  # one read; a follower reads the rest at its next poll
 
 
-@dataclass(frozen=True)
+@record
 class LogEvent:
     timestamp: int  # milliseconds since the epoch, as CloudWatch stores it
     message: str
 
 
-@dataclass(frozen=True)
+@record
 class StreamRead:
     events: list[LogEvent]
     token: str | None  # pass it to the next read to get only what came after

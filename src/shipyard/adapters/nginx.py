@@ -17,10 +17,7 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard import commands
@@ -29,6 +26,7 @@ from shipyard.adapters.ports import port_holder
 from shipyard.commands import Command
 from shipyard.errors import DeployFailed, ToolUnavailable, UsageError
 from shipyard.fsutil import write_atomically
+from shipyard.records import record
 
 RELEASE_PATH = "/.shipyard/release"
 NO_RELEASE = "none"
@@ -68,7 +66,7 @@ def release_token(release: str) -> str:
     return release
 
 
-@dataclass(frozen=True)
+@record
 class Upstream:
     release_id: str
     host: str
@@ -319,6 +317,9 @@ class NginxProxy:
 
     def serving(self, timeout: float = 2.0) -> str | None:
         """The release nginx routes to right now (asked over HTTP), None if it does not answer."""
+        import urllib.error  # here: `inv status` with no proxy running never asks
+        import urllib.request
+
         try:
             with urllib.request.urlopen(self.url + RELEASE_PATH, timeout=timeout) as resp:  # noqa: S310
                 return str(resp.read().decode().strip())

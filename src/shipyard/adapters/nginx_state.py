@@ -22,10 +22,10 @@ import grp
 import os
 import pwd
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.errors import ToolUnavailable, UsageError
+from shipyard.records import record
 
 # nginx's compiled-in default when the master is root (Debian builds it without --user); it is
 # written into nginx.conf explicitly so the temp paths can be given to exactly this user
@@ -41,7 +41,7 @@ TEMP_PATHS = {
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-@dataclass(frozen=True)
+@record
 class Worker:
     user: str
     group: str

@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
+
+from shipyard.records import record
 
 LISTEN = "0A"
 
 
-@dataclass(frozen=True)
+@record
 class PortHolder:
     pid: int
     cmdline: str

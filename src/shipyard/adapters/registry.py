@@ -20,10 +20,10 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from typing import Protocol
 
 from shipyard.errors import ConfigError, RegistryError
+from shipyard.records import record
 from shipyard.secrets import Secret, redact
 
 MANIFEST_TYPES = ", ".join(
@@ -36,13 +36,13 @@ MANIFEST_TYPES = ", ".join(
 )
 
 
-@dataclass(frozen=True)
+@record
 class RemoteManifest:
     digest: str  # the manifest digest: what `repo@sha256:...` pins
     config_digest: str | None  # the image id, for single-platform manifests
 
 
-@dataclass(frozen=True)
+@record
 class Provenance:
     """What a tag in the registry names: the manifest, the image id, the commit it was built
     from (from the image's OCI revision label, or the registry's commit tag)."""
@@ -56,7 +56,7 @@ class Provenance:
 REVISION_LABEL = "org.opencontainers.image.revision"
 
 
-@dataclass(frozen=True)
+@record
 class Credentials:
     username: str
     password: Secret

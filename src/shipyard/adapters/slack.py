@@ -8,10 +8,10 @@ which would print a second, unredacted line: its clients get a silent logger ins
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from shipyard.errors import ShipyardError
+from shipyard.records import record
 from shipyard.secrets import Secret, redact
 
 
@@ -19,7 +19,7 @@ class NotifyFailed(ShipyardError):
     """A notification could not be delivered (never fails a pipeline)."""
 
 
-@dataclass(frozen=True)
+@record
 class SlackMessage:
     text: str  # fallback text: notifications and clients without blocks
     blocks: tuple[dict[str, Any], ...] = ()

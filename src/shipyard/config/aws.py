@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
-from shipyard.config.base import Section, about
+from shipyard.config.base import Section, about, config_section
 
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"]
 # Most severe first; a gate at HIGH fails on CRITICAL and HIGH.
@@ -20,7 +20,7 @@ SEVERITY_ORDER: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class AwsConfig(Section):
     region: str = field(
         default="ap-northeast-2", metadata=about("the AWS region; AWS_REGION overrides it")
@@ -56,7 +56,7 @@ class AwsConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class LifecyclePolicyConfig(Section):
     """The repository's lifecycle policy: a backstop that AWS runs by itself. It cannot know
     what is deployed, so keep_releases should be generous; `inv cleanup` is the safe pruner."""
@@ -77,7 +77,7 @@ class LifecyclePolicyConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class AllowlistEntry(Section):
     id: str = field(metadata=about("CVE-2024-1234, or the finding's name", min_length=1))
     reason: str = field(metadata=about("why the finding is accepted", min_length=1))
@@ -90,7 +90,7 @@ class AllowlistEntry(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class ScanConfig(Section):
     fail_on: Severity = field(
         default="HIGH",
@@ -118,7 +118,7 @@ class ScanConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class CleanupConfig(Section):
     keep_releases: int = field(
         default=10,

@@ -10,8 +10,10 @@ rule, and a ValueError from `__post_init__` as the whole section's rule.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import field
+from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+from shipyard.records import record
 
 
 def about(description: str, **rules: Any) -> dict[str, Any]:
@@ -35,31 +37,13 @@ class Check:
         return core_schema.no_info_after_validator_function(self.rule, handler(source))
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Section:
     """Every config section: unknown keys are errors, values never change after load, and
     values are taken as written: `proxy_port = "8080"` or `latest = "yes"` is an error, not
     a number or a boolean (strict mode; an int is still accepted where a float is expected)."""
 
     __pydantic_config__ = {"extra": "forbid", "strict": True}
-
-    # repr, == and hash are written once here rather than generated for each section (repr=
-    # False, eq=False on every one): generating them is most of the time it takes to define
-    # the ~30 sections, which every command pays on start-up. They mean what dataclasses' do.
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
-        return f"{type(self).__qualname__}({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Section) or other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # every section is a dataclass
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
@@ -70,7 +54,17 @@ class Section:
         return schema
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+S = TypeVar("S", bound=Section)
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
+def config_section(cls: type[S]) -> type[S]:
+    """Make `cls` a config section: a frozen, keyword-only record (shipyard.records), whose
+    fields, defaults and metadata are what pydantic and the generated docs read."""
+    return record(kw_only=True)(cls)
+
+
+@config_section
 class SecretRef(Section):
     """Where a secret lives. Exactly one of the fields is set; the value itself is never
     written in a config file. A `file` path is relative to the project root (`~` expands) and
@@ -103,7 +97,7 @@ class SecretRef(Section):
         return "?"
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class SecretsConfig(Section):
     """Where `file` secret references may be read from.
 

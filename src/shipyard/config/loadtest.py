@@ -8,10 +8,10 @@ switches back exactly as a failed HTTP check does.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Annotated
 
-from shipyard.config.base import Check, Section, about
+from shipyard.config.base import Check, Section, about, config_section
 
 # k6 reads durations as Go does; shipyard accepts the subset people write: 30s, 1m30s, 500ms
 _DURATION = r"(\d+(?:\.\d+)?)(ms|s|m|h)"
@@ -31,7 +31,7 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class LoadtestThresholds(Section):
     """What the run must meet; the script turns each into a k6 threshold, so k6 itself judges
     it (and exits 99 when one is crossed)."""
@@ -59,7 +59,7 @@ def _duration_parses(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class LoadtestConfig(Section):
     """The k6 load check of an environment's URL (verify.url, or the local proxy)."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Annotated, Literal
 
 from shipyard.config.aws import AwsConfig, CleanupConfig, LifecyclePolicyConfig, ScanConfig
-from shipyard.config.base import Check, SecretRef, SecretsConfig, Section, about
+from shipyard.config.base import Check, SecretRef, SecretsConfig, Section, about, config_section
 from shipyard.config.loadtest import LoadtestConfig
 from shipyard.config.notify import NotifyConfig
 from shipyard.config.targets import EcsBlueGreenTargetConfig, EcsTargetConfig, LocalTargetConfig
@@ -30,7 +30,7 @@ def _wildcard_tags(value: list[str]) -> list[str]:
     return value
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class ProjectConfig(Section):
     name: str = field(
         default="app",
@@ -54,7 +54,7 @@ class ProjectConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class TagsConfig(Section):
     """Tag strategy as data. Templates know {version}, {git_sha}, {date} (YYYYMMDD, UTC) and
     {branch}. `latest` is added only when asked and never for a prerelease."""
@@ -77,7 +77,7 @@ class TagsConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class ImageConfig(Section):
     repository: str = field(
         default="app",
@@ -119,7 +119,7 @@ class ImageConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class OciRegistryConfig(Section):
     """Any registry speaking the OCI distribution API (the local one, Harbor, GHCR...)."""
 
@@ -139,7 +139,7 @@ class OciRegistryConfig(Section):
     tls: bool = field(default=False, metadata=about("talk to the registry over HTTPS"))
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class EcrRegistryConfig(Section):
     """Amazon ECR. The repository name is image.repository; the server is
     <account>.dkr.ecr.<region>.amazonaws.com (account: this, aws.account_id, or STS)."""
@@ -196,7 +196,7 @@ RegistryConfig = OciRegistryConfig | EcrRegistryConfig
 TargetConfig = LocalTargetConfig | EcsTargetConfig | EcsBlueGreenTargetConfig
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class HttpCheck(Section):
     path: str = field(default="/health", metadata=about("the path requested", pattern=r"^/"))
     status: int = field(
@@ -210,7 +210,7 @@ class HttpCheck(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class VerifyConfig(Section):
     url: str | None = field(
         default=None,
@@ -241,7 +241,7 @@ class VerifyConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class LockConfig(Section):
     table: str = field(
         default="shipyard-locks",
@@ -260,7 +260,7 @@ class LockConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class TaskDefinitionConfig(Section):
     base: str = field(
         default="deploy/taskdef/base.json",
@@ -281,7 +281,7 @@ class TaskDefinitionConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class ShipyardConfig(Section):
     environment: str = field(
         metadata=about("set by shipyard from --env (the file's name), never written in a file")

@@ -5,16 +5,16 @@ Both Slack credentials are references (the webhook URL carries its own token), n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
-from shipyard.config.base import SecretRef, Section, about
+from shipyard.config.base import SecretRef, Section, about, config_section
 
 NotifyEvent = Literal["start", "success", "failure", "rollback"]
 ALL_EVENTS: tuple[NotifyEvent, ...] = ("start", "success", "failure", "rollback")
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class SlackConfig(Section):
     """Exactly one of `webhook_url` (an incoming webhook) or `token` (a bot token, which
     needs `channel`)."""
@@ -52,7 +52,7 @@ class SlackConfig(Section):
             raise ValueError('a bot token needs a channel, e.g. channel = "#deployments"')
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class SnsConfig(Section):
     topic_arn: str = field(
         metadata=about(
@@ -65,7 +65,7 @@ class SnsConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class NotifyConfig(Section):
     slack: SlackConfig | None = field(default=None, metadata=about("Slack: [notify.slack]"))
     sns: SnsConfig | None = field(default=None, metadata=about("Amazon SNS: [notify.sns]"))

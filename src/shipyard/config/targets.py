@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Annotated, Literal
 
-from shipyard.config.base import Check, Section, about
+from shipyard.config.base import Check, Section, about, config_section
 
 DOCKER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"  # what Docker accepts as a network or volume name
 NGINX_BINARY = r"^[A-Za-z0-9_.+/-]+$"  # shipyard runs it, often as root: a plain name or path
@@ -28,7 +28,7 @@ def _an_address(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class LocalTargetConfig(Section):
     """This machine's Docker engine, blue/green behind an nginx shipyard runs itself."""
 
@@ -113,7 +113,7 @@ ECS_DEPLOYMENT_CONFIGS = (
 )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class EcsServiceConfig(Section):
     """One ECS service of the environment; all services get the same image digest, in order."""
 
@@ -148,7 +148,7 @@ def _unique_services(value: list[EcsServiceConfig]) -> list[EcsServiceConfig]:
     return value
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class EcsTargetConfig(Section):
     """ECS Fargate rolling update watched through rolloutState and the circuit breaker."""
 
@@ -262,7 +262,7 @@ def _target_group_names(value: list[str] | None) -> list[str] | None:
     return names
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class CodeDeployConfig(Section):
     application: str = field(metadata=about("the CodeDeploy application"))
     deployment_group: str = field(metadata=about("the CodeDeploy deployment group"))
@@ -330,7 +330,7 @@ class CodeDeployConfig(Section):
     )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@config_section
 class EcsBlueGreenTargetConfig(EcsTargetConfig):
     """ECS with CodeDeploy blue/green traffic shifting."""
 

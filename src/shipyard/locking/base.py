@@ -7,11 +7,13 @@ import os
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Protocol
 
+from shipyard.records import record
 
-@dataclass(frozen=True)
+
+@record
 class LockInfo:
     owner: str  # who: user or CI actor, host and pid
     since: float  # epoch seconds
@@ -52,7 +54,7 @@ class Lock(Protocol):
         """What a holder that is gone left behind while the lock is free (None: nothing)."""
 
 
-@dataclass(frozen=True)
+@record
 class Freed:
     """What `free` did: the lock it freed, or the lock of another run it left alone (both None:
     the lock was not held)."""

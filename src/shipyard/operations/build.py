@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -16,6 +16,7 @@ from shipyard.errors import ShipyardError, ToolUnavailable, UsageError
 from shipyard.images import BuildRequest, image_ref, parse_build_args
 from shipyard.operations.tag import TagOptions, local_image, resolve_version, target_refs
 from shipyard.plan import Plan
+from shipyard.records import record
 from shipyard.versioning import previous_release
 
 MULTI_PLATFORM_HINT = (
@@ -32,7 +33,7 @@ class _ListsTags(Protocol):
     def tags(self, repository: str) -> list[str]: ...
 
 
-@dataclass(frozen=True)
+@record
 class BuildOptions:
     version: str | None = None  # default: version.txt
     build_args: tuple[str, ...] = ()  # KEY=VALUE from --build-arg
@@ -42,7 +43,7 @@ class BuildOptions:
     dry_run: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class BuildResult:
     image: str  # local reference, <repository>:<version>
     image_id: str

@@ -4,22 +4,23 @@ never touched. AWS environments are pruned by operations/ecr_cleanup.py instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shipyard.adapters.containers import ContainerInfo
 from shipyard.console import Console
 from shipyard.context import Context
 from shipyard.history import HistoryState, Release
 from shipyard.images import repository_name
+from shipyard.records import record
 from shipyard.targets.local import LocalTarget
 
 
-@dataclass(frozen=True)
+@record
 class CleanupOptions:
     dry_run: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Removal:
     kind: str  # container | image
     name: str
@@ -28,7 +29,7 @@ class Removal:
     error: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class CleanupResult:
     environment: str
     removals: tuple[Removal, ...]

@@ -3,13 +3,14 @@ local containers, operations/ecs_exec_run.py for ECS tasks)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from shipyard.plan import Plan
+from shipyard.records import record
 
 
-@dataclass(frozen=True)
+@record
 class CommandOptions:
     command: tuple[str, ...]
     container: str | None = None
@@ -19,7 +20,7 @@ class CommandOptions:
     raw: bool = False  # ECS exec: send the command as is, without the exit-status wrapper
 
 
-@dataclass
+@record(frozen=False)
 class CommandResult:
     environment: str
     container: str

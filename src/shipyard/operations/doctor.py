@@ -24,7 +24,7 @@ import fnmatch
 import json
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from shipyard.adapters.aws_readiness import AwsReadiness
@@ -35,26 +35,27 @@ from shipyard.context import Context
 from shipyard.errors import AwsError, ShipyardError
 from shipyard.operations import setup_cicd_codedeploy as codedeploy
 from shipyard.operations.setup_cicd_policy import role_name
+from shipyard.records import record
 from shipyard.taskdef import render
 
 Status = Literal["OK", "NG", "SKIP"]
 OIDC_HOST = "token.actions.githubusercontent.com"
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     name: str
     status: Status
     detail: str
 
 
-@dataclass(frozen=True)
+@record
 class DoctorOptions:
     role_name: str = "{project}-{environment}-deploy"  # as inv setup-cicd names it
     github_repository: str | None = None  # default: $GITHUB_REPOSITORY
 
 
-@dataclass
+@record(frozen=False)
 class DoctorReport:
     environment: str
     checks: list[Check] = field(default_factory=list)

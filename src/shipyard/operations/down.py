@@ -5,13 +5,14 @@ cloud service."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shipyard.adapters.containers import LABEL_STACK, remove_env_files
 from shipyard.errors import UsageError
 from shipyard.history import Release, current_actor, new_release_id, now_iso
 from shipyard.plan import Plan
+from shipyard.records import record
 from shipyard.rollout.lock import holding
 from shipyard.targets.local import LocalTarget
 
@@ -20,14 +21,14 @@ if TYPE_CHECKING:
     from shipyard.targets.local import LocalTarget
 
 
-@dataclass(frozen=True)
+@record
 class DownOptions:
     volumes: bool = False
     dry_run: bool = False
     message: str = ""
 
 
-@dataclass
+@record(frozen=False)
 class DownResult:
     environment: str
     containers: list[str] = field(default_factory=list)

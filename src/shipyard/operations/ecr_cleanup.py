@@ -19,7 +19,7 @@ import datetime as dt
 import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import semver
@@ -32,6 +32,7 @@ from shipyard.config.loader import known_environments, load_config
 from shipyard.config.model import EcrRegistryConfig
 from shipyard.errors import AwsError, UsageError
 from shipyard.images import parse_image_ref
+from shipyard.records import record
 
 if TYPE_CHECKING:
     from shipyard.adapters.aws import AwsClients
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 BENIGN_FAILURES = frozenset({"ImageReferencedByManifestList", "ImageNotFound"})
 
 
-@dataclass(frozen=True)
+@record
 class EcrCleanupOptions:
     dry_run: bool = False
     keep_releases: int | None = None  # default: cleanup.keep_releases
@@ -52,7 +53,7 @@ class EcrCleanupOptions:
     # cluster name must not make deployed images look unused.
 
 
-@dataclass(frozen=True)
+@record
 class DeployedImage:
     environment: str
     service: str
@@ -62,14 +63,14 @@ class DeployedImage:
     digest: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Decision:
     image: ImageDetail
     keep: bool
     reason: str
 
 
-@dataclass(frozen=True)
+@record
 class EcrCleanupResult:
     repository: str  # <server>/<name>
     decisions: tuple[Decision, ...]

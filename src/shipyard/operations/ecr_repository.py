@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.ecr import EcrRegistry, RepositoryState, encryption_configuration
@@ -19,6 +18,7 @@ from shipyard.config.aws import LifecyclePolicyConfig
 from shipyard.config.model import EcrRegistryConfig
 from shipyard.errors import UsageError
 from shipyard.plan import Plan
+from shipyard.records import record
 from shipyard.tag_mutability import check_tag_mutability
 
 if TYPE_CHECKING:
@@ -26,13 +26,13 @@ if TYPE_CHECKING:
     from shipyard.context import Context
 
 
-@dataclass(frozen=True)
+@record
 class EcrRepositoryOptions:
     dry_run: bool = False
     latest: bool | None = None  # will `latest` be pushed (the --latest flag)?
 
 
-@dataclass(frozen=True)
+@record
 class SettingChange:
     setting: str
     live: str
@@ -40,7 +40,7 @@ class SettingChange:
     action: str  # "create", "update", "keep" or "cannot change"
 
 
-@dataclass(frozen=True)
+@record
 class EcrRepositoryResult:
     repository: str  # <server>/<name>
     created: bool

@@ -6,11 +6,11 @@ is a UsageError (exit 2) before anything happens."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.containers import LABEL_CONTAINER, LABEL_RELEASE, LABEL_STACK
 from shipyard.errors import AwsError, ShipyardError, StateUnknown, UsageError
+from shipyard.records import record
 from shipyard.targets import get_target
 from shipyard.targets.ecs_base import EcsBase
 from shipyard.targets.local import LocalTarget
@@ -43,7 +43,7 @@ def nothing_live(ctx: Context, detail: str) -> ShipyardError:
 
 
 # -- local ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@record
 class LocalRelease:
     target: LocalTarget
     release_id: str
@@ -79,7 +79,7 @@ def local_release(ctx: Context, release: str | None = None) -> LocalRelease:
 
 
 # -- ECS --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@record
 class EcsService:
     target: EcsBase
     service: EcsServiceConfig

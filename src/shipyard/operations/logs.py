@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.docker_streams import docker_logs
@@ -20,6 +20,7 @@ from shipyard.adapters.ecs_tasks import EcsTasks, task_id
 from shipyard.adapters.logs import CloudWatchLogs, stream_name
 from shipyard.errors import ConfigError, UsageError
 from shipyard.operations.live import choose, ecs_service, local_release
+from shipyard.records import record
 from shipyard.secrets import redact
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _DOCKER_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
-@dataclass(frozen=True)
+@record
 class LogsOptions:
     since: str | None = None
     follow: bool = False
@@ -43,7 +44,7 @@ class LogsOptions:
     service: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class LogLine:
     source: str  # shown before the line: the container, on ECS with the task's short id
     container: str
@@ -78,7 +79,7 @@ def _iso_ms(ms: int) -> str:
 
 
 # -- the two kinds of environment ---------------------------------------------------------------
-@dataclass
+@record(frozen=False)
 class LocalLogs:
     release_id: str
     sources: list[tuple[str, str]]  # (container, Docker's name for it)
@@ -101,7 +102,7 @@ class LocalLogs:
             yield LogLine(label, label, "", stamp, message)
 
 
-@dataclass(frozen=True)
+@record
 class AwsLog:
     """Where the awslogs driver writes a container's output."""
 
@@ -111,7 +112,7 @@ class AwsLog:
     region: str
 
 
-@dataclass
+@record(frozen=False)
 class EcsLogs:
     live: EcsService
     targets: list[AwsLog]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol, runtime_checkable
 
 from shipyard.adapters.registry import Credentials
@@ -14,6 +14,7 @@ from shipyard.errors import RegistryError, UsageError
 from shipyard.images import repository_name
 from shipyard.operations.tag import TagOptions, registry_server, resolve_version, tag_refs
 from shipyard.plan import Plan
+from shipyard.records import record
 from shipyard.tag_mutability import check_tag_mutability
 from shipyard.versioning import docker_tag
 
@@ -22,7 +23,7 @@ class TagTaken(UsageError):
     """The registry holds another image under a version or commit tag (exit 2)."""
 
 
-@dataclass(frozen=True)
+@record
 class PushOptions:
     version: str | None = None
     latest: bool | None = None
@@ -31,14 +32,14 @@ class PushOptions:
     moving: bool = True
 
 
-@dataclass(frozen=True)
+@record
 class PushedTag:
     ref: str
     digest: str
     skipped: bool  # the registry already held this image under this tag
 
 
-@dataclass(frozen=True)
+@record
 class PushResult:
     digest: str
     repository: str  # <server>/<repository>

@@ -10,7 +10,7 @@ version's tag; a deploy pins the digest the registry holds for it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config.model import EcrRegistryConfig, OciRegistryConfig
@@ -18,6 +18,7 @@ from shipyard.errors import UsageError
 from shipyard.operations.live import ecs_target, service_config
 from shipyard.operations.version import read_current
 from shipyard.preflight import PLACEHOLDER_ACCOUNT
+from shipyard.records import record
 from shipyard.targets.ecs_bluegreen import EcsBlueGreenTarget
 from shipyard.targets.local import LocalTarget
 from shipyard.versioning import docker_tag, parse
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 REVISION_PLACEHOLDER = "<the revision this deploy registers>"
 
 
-@dataclass(frozen=True)
+@record
 class RenderedService:
     service: str
     sources: tuple[str, ...]
@@ -49,7 +50,7 @@ class RenderedService:
         return doc
 
 
-@dataclass
+@record(frozen=False)
 class RenderResult:
     environment: str
     kind: str

@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from shipyard.config.model import EcrRegistryConfig
 from shipyard.errors import RegistryError, ScanFailed, StateUnknown, ToolUnavailable, UsageError
 from shipyard.operations.tag import resolve_version
 from shipyard.plan import Plan
+from shipyard.records import record
 from shipyard.versioning import docker_tag
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ DEAD_ENDS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class ScanOptions:
     version: str | None = None  # the image tagged with this version (default: version.txt)
     tag: str | None = None  # or an explicit tag
@@ -58,7 +58,7 @@ class ScanOptions:
     timeout_seconds: float | None = None  # default: scan.timeout_seconds
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     id: str
     severity: str
@@ -72,7 +72,7 @@ class Finding:
         return severity_rank(self.severity)
 
 
-@dataclass(frozen=True)
+@record
 class LintFinding:
     file: str
     line: int
@@ -81,7 +81,7 @@ class LintFinding:
     message: str
 
 
-@dataclass(frozen=True)
+@record
 class ScanResult:
     image: str  # <server>/<repo>:<tag>@<digest>, or the Dockerfile for --local
     status: str

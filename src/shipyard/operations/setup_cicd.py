@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters import iam_setup as iam
@@ -37,6 +37,7 @@ from shipyard.errors import UsageError
 from shipyard.operations import setup_cicd_codedeploy as codedeploy
 from shipyard.operations.setup_cicd_policy import PolicyVariables, render, role_name, variables_for
 from shipyard.plan import Plan
+from shipyard.records import record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -63,7 +64,7 @@ NAME_PATTERN = "{project}-{environment}-deploy"
 AWS_KINDS = ("ecs", "ecs-bluegreen")
 
 
-@dataclass(frozen=True)
+@record
 class SetupOptions:
     github_repository: str
     role_name: str = NAME_PATTERN  # {project} and {environment} are filled per environment
@@ -71,7 +72,7 @@ class SetupOptions:
     dry_run: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     environment: str  # "" for what the environments share (OIDC provider, lock table)
     resource: str
@@ -81,7 +82,7 @@ class Change:
     call: str = ""  # the AWS call that makes (or would make) the change
 
 
-@dataclass
+@record(frozen=False)
 class SetupResult:
     changes: list[Change] = field(default_factory=list)
     roles: dict[str, str] = field(default_factory=dict)  # environment -> role ARN
@@ -153,13 +154,13 @@ def run(
     return result
 
 
-@dataclass(frozen=True)
+@record
 class _Names:
     role: str
     policy: str
 
 
-@dataclass(frozen=True)
+@record
 class _Documents:
     """One environment's rendered trust and permissions policy, and their names."""
 

@@ -14,13 +14,14 @@ import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config.targets import EcsBlueGreenTargetConfig, EcsTargetConfig
 from shipyard.errors import UsageError
 from shipyard.preflight import PLACEHOLDER_VERSION
+from shipyard.records import record
 from shipyard.targets.ecs_base import EcsBase
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 WIDENING = re.compile(r"[*?]|\$\{")
 
 
-@dataclass(frozen=True)
+@record
 class PolicyVariables:
     """One environment's values for deploy/iam/*.json; tuples are the several-valued ones."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import semver
 
@@ -14,6 +13,7 @@ from shipyard.errors import UsageError
 from shipyard.images import image_ref
 from shipyard.operations.version import read_current
 from shipyard.plan import Plan
+from shipyard.records import record
 from shipyard.tags import compute_tags
 from shipyard.versioning import docker_tag, parse
 
@@ -26,14 +26,14 @@ def local_image(ctx: Context, version: semver.Version) -> str:
     return image_ref(None, ctx.config.image.repository, docker_tag(version))
 
 
-@dataclass(frozen=True)
+@record
 class TagOptions:
     version: str | None = None
     latest: bool | None = None  # None: the strategy's default
     dry_run: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class TagResult:
     source: str
     refs: tuple[str, ...]
@@ -50,7 +50,7 @@ def registry_server(ctx: Context) -> str:
     return ctx.registry.server
 
 
-@dataclass(frozen=True)
+@record
 class TagRefs:
     source: str  # the local image
     refs: tuple[str, ...]  # every registry reference, fixed ones first as the strategy lists

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from shipyard import commands
@@ -27,6 +27,7 @@ from shipyard.errors import ScanFailed, ShipyardError, ToolUnavailable, UsageErr
 from shipyard.operations import build, push, scan, tag
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
+from shipyard.records import record
 from shipyard.secrets import redact
 
 NOX_STAGES: tuple[str, ...] = ("lint", "typecheck", "tests")
@@ -39,14 +40,14 @@ class CiFailed(ShipyardError):
     """A CI stage failed (lint finding, test failure, ...)."""
 
 
-@dataclass(frozen=True)
+@record
 class StageDecision:
     name: str
     run: bool
     why: str = ""  # for a skipped stage: the reason, shown in the table
 
 
-@dataclass(frozen=True)
+@record
 class CiOptions:
     version: str | None = None
     skip: tuple[str, ...] = ()
@@ -55,7 +56,7 @@ class CiOptions:
     dry_run: bool = False
 
 
-@dataclass
+@record(frozen=False)
 class CiResult:
     branch: str | None
     version: str = ""

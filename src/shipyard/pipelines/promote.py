@@ -10,7 +10,7 @@ Steps: locate (what serves in the source) -> tag (release tag on the same digest
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.ecr import EcrRegistry
@@ -22,6 +22,7 @@ from shipyard.images import parse_image_ref
 from shipyard.operations import scan
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
+from shipyard.records import record
 from shipyard.rollout import api
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult
 from shipyard.targets.ecs_serving import serving_view, uses_task_sets
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from shipyard.rollout.model import Target
 
 
-@dataclass(frozen=True)
+@record
 class PromoteOptions:
     source: str
     target: str
@@ -45,7 +46,7 @@ class PromoteOptions:
     dry_run: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class LiveImage:
     environment: str
     repository: str  # ECR repository name
@@ -63,7 +64,7 @@ class LiveImage:
         return next((t[4:] for t in self.tags if t.startswith("sha-")), "")
 
 
-@dataclass
+@record(frozen=False)
 class PromoteResult:
     source: str
     target: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from shipyard import interrupts
@@ -35,6 +35,7 @@ from shipyard.operations.version import run as version_run
 from shipyard.pipelines.steptable import StepLog
 from shipyard.plan import Plan
 from shipyard.preflight import check_environment, checked_first
+from shipyard.records import record
 from shipyard.rollout import api
 from shipyard.rollout.lock import holding
 from shipyard.targets import get_target
@@ -45,7 +46,7 @@ ReleaseOutcome = Literal["succeeded", "failed", "rolled_back", "interrupted", "p
 CORE_STEPS = ("version", "build", "tag", "push", "deploy", "verify", "move tags")
 
 
-@dataclass
+@record(frozen=False)
 class ReleaseState:
     """What the steps have produced so far; extra steps read (and may add to) it."""
 
@@ -61,7 +62,7 @@ class ReleaseState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class ExtraStep:
     """EXTENSION POINT: one more step, run after the step named `after`."""
 
@@ -71,7 +72,7 @@ class ExtraStep:
     plan: Callable[[Context, ReleaseState], Plan | None] | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ReleaseOptions:
     bump: str | None = None
     set_version: str | None = None
@@ -86,7 +87,7 @@ class ReleaseOptions:
     on_finish: tuple[Callable[[Context, ReleaseResult], None], ...] = ()  # EXTENSION POINT: notify
 
 
-@dataclass(frozen=True)
+@record
 class ReleaseResult:
     environment: str
     outcome: ReleaseOutcome

@@ -15,17 +15,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Literal
 
 from shipyard.console import Console, format_seconds
 from shipyard.errors import ShipyardError
+from shipyard.records import record
 from shipyard.secrets import redact
 
 StepOutcome = Literal["ok", "failed", "skipped", "not run", "interrupted"]
 
 
-@dataclass
+@record(frozen=False)
 class StepRecord:
     name: str
     outcome: StepOutcome

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from shipyard.adapters.http import HttpAnswer, get
 from shipyard.config.model import HttpCheck, VerifyConfig
 from shipyard.console import Console
+from shipyard.records import record
 from shipyard.targets.base import CheckResult, VerifyResult
 
 MAX_BACKOFF = 10.0
 
 
-@dataclass(frozen=True)
+@record
 class VerifyOptions:
     url: str
     version: str | None = None  # replaces {version} in `contains`

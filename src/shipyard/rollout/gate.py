@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.http import HttpAnswer, get
 from shipyard.config.model import HttpCheck, VerifyConfig
+from shipyard.records import record
 from shipyard.rollout import loadcheck
 from shipyard.rollout.checks import judge
 from shipyard.targets.base import CheckResult, VerifyResult
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 WARMUP_PAUSE = 0.25
 
 
-@dataclass(frozen=True)
+@record
 class Gate:
     cfg: VerifyConfig
     fetch: Callable[[str, float], HttpAnswer] = get

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from shipyard.adapters import k6
 from shipyard.config.loadtest import parse_duration
 from shipyard.errors import ConfigError, ShipyardError, ToolUnavailable, UsageError, VerifyFailed
 from shipyard.plan import Plan
+from shipyard.records import record
 from shipyard.targets import get_target
 
 if TYPE_CHECKING:
@@ -49,14 +49,14 @@ class LoadCheckFailed(VerifyFailed):
     """A k6 threshold was crossed (or k6 had to be stopped): the load check did not pass."""
 
 
-@dataclass(frozen=True)
+@record
 class LoadOptions:
     url: str
     vus: int | None = None  # None: [loadtest].vus
     duration: str | None = None  # None: [loadtest].duration
 
 
-@dataclass(frozen=True)
+@record
 class K6Run:
     """One k6 run, as data: `command` runs in the project root."""
 
@@ -69,14 +69,14 @@ class K6Run:
     binary_found: bool = True
 
 
-@dataclass(frozen=True)
+@record
 class Threshold:
     metric: str
     expression: str
     ok: bool
 
 
-@dataclass(frozen=True)
+@record
 class LoadResult:
     environment: str
     command: K6Run

@@ -7,9 +7,10 @@ the engine decides what happens next. Nothing here talks to an engine, a proxy o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
+from shipyard.records import record
 from shipyard.targets.base import Artifact, StatusReport
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ Outcome = Literal[
 Mark = Literal["begin", "shifting", "finalizing"]
 
 
-@dataclass(frozen=True)
+@record
 class Serving:
     """What serves, as observed; `known` is False when it could not be told."""
 
@@ -66,7 +67,7 @@ NOTHING = Serving(True, detail="nothing is live")
 UNDER_WAY = "under_way"
 
 
-@dataclass
+@record(frozen=False)
 class Attempt:
     """One rollout: what it puts live and how far it got."""
 
@@ -82,7 +83,7 @@ class Attempt:
     details: dict[str, Any] = field(default_factory=dict)  # shown in results and JSON
 
 
-@dataclass(frozen=True)
+@record
 class Request:
     """What a caller asks the engine for. `choose` runs inside the lock, after observing."""
 

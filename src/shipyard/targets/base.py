@@ -7,10 +7,11 @@ through rolloutState and the circuit breaker; `ecs-bluegreen` shifts traffic wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from shipyard.plan import Plan
+from shipyard.records import record
 
 Outcome = Literal[
     "succeeded",
@@ -24,7 +25,7 @@ Outcome = Literal[
 ]
 
 
-@dataclass(frozen=True)
+@record
 class Artifact:
     """What gets deployed: one image, pinned by digest."""
 
@@ -38,7 +39,7 @@ class Artifact:
     read_from_ecr: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class DeployOptions:
     dry_run: bool = False
     wait: bool = True  # --no-wait: start the shift and return
@@ -49,7 +50,7 @@ class DeployOptions:
     actor: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class DeployResult:
     environment: str
     version: str
@@ -64,7 +65,7 @@ class DeployResult:
     serving: dict[str, Any] = field(default_factory=dict)  # observed at the end
 
 
-@dataclass(frozen=True)
+@record
 class CheckResult:
     name: str
     url: str
@@ -75,7 +76,7 @@ class CheckResult:
     seconds: float
 
 
-@dataclass(frozen=True)
+@record
 class VerifyResult:
     url: str
     checks: tuple[CheckResult, ...]
@@ -85,7 +86,7 @@ class VerifyResult:
         return all(c.ok for c in self.checks)
 
 
-@dataclass(frozen=True)
+@record
 class StatusReport:
     environment: str
     url: str | None

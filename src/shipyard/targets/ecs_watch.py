@@ -12,7 +12,7 @@ or still running at the deadline. Counts alone ("stable") decide nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from shipyard.adapters.cloudwatch import CloudWatch
@@ -20,12 +20,13 @@ from shipyard.adapters.ecs import EcsApi, short_arn
 from shipyard.config.targets import EcsServiceConfig, EcsTargetConfig
 from shipyard.console import Console, format_seconds
 from shipyard.errors import ConfigError
+from shipyard.records import record
 from shipyard.taskdef import Rendered
 
 End = Literal["completed", "failed", "gone", "superseded", "timeout"]
 
 
-@dataclass
+@record(frozen=False)
 class Move:
     """One service's part in a rollout: from `previous` to `new`, by deployment `deployment`."""
 
@@ -43,7 +44,7 @@ class Move:
     last_line: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Watched:
     end: End
     service: str
@@ -52,7 +53,7 @@ class Watched:
     other: dict[str, Any] = field(default_factory=dict)  # the deployment that replaced ours
 
 
-@dataclass(frozen=True)
+@record
 class View:
     """One service as observed."""
 

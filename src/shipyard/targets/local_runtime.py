@@ -8,7 +8,7 @@ import os
 import secrets as pysecrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from shipyard.adapters.containers import LABEL_STACK, Containers, ContainerState, write_env_file
@@ -17,6 +17,7 @@ from shipyard.config.base import SecretRef
 from shipyard.config.targets import LocalTargetConfig
 from shipyard.console import Console
 from shipyard.errors import DeployFailed, ShipyardError
+from shipyard.records import record
 from shipyard.rollout import faults
 from shipyard.secrets import Secret, redact
 from shipyard.taskdef_local import ContainerSpec, LocalTask
@@ -25,13 +26,13 @@ POLL_SECONDS = 0.1
 LOG_LINES = 20
 
 
-@dataclass
+@record(frozen=False)
 class Started:
     spec: ContainerSpec
     name: str
 
 
-@dataclass
+@record(frozen=False)
 class Runtime:
     containers: Containers
     cfg: LocalTargetConfig

@@ -11,6 +11,7 @@ import keyword
 from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform
 
+from shipyard.records import record
 from shipyard.tasks._common import DEBUG_HELP, DRY_RUN_HELP, ENV_HELP, JSON_HELP, shipyard_task
 
 OptionsT = TypeVar("OptionsT")
@@ -18,7 +19,7 @@ OptionsT = TypeVar("OptionsT")
 _METADATA_KEY = "shipyard.flag"
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Flag:
     """A flag's help text; its name on the command line when that cannot be the field's (a
     builtin's or a keyword's, e.g. --set, --from); whether it repeats (a list)."""
@@ -61,7 +62,7 @@ def task_options(cls: type[OptionsT]) -> type[OptionsT]:
 def as_dataclass(options: type[OptionsT]) -> type[OptionsT]:
     """The options class, made the frozen dataclass it was declared as (once)."""
     if not dataclasses.is_dataclass(options):
-        dataclasses.dataclass(frozen=True)(options)  # in place: the class stays the same object
+        record(options)  # in place: the class stays the same object
     return options
 
 
