@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,25 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 REGISTRY_PASSWORD_FILE = Path("/var/lib/shipyard/registry/password")
+SUITE_CACHE = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite keeps its validated configurations (shipyard.config.cache) in a directory of
+    its own, for itself and every `inv` it starts: entries written by thousands of throwaway
+    projects (or a mutation run's edited config modules) would otherwise push the user's own
+    entries out of ~/.cache/shipyard."""
+    users = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    os.environ.setdefault("PIP_CACHE_DIR", str(Path(users) / "pip"))  # pip's stays shared
+    cache = tempfile.mkdtemp(prefix="shipyard-suite-cache-")
+    config.stash[SUITE_CACHE] = cache
+    os.environ["XDG_CACHE_HOME"] = cache
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cache = config.stash.get(SUITE_CACHE, None)
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def need(condition: bool, what: str) -> None:

@@ -76,6 +76,21 @@ def test_a_cached_configuration_is_read_without_importing_pydantic(
     assert "shipyard.config.model" in imported(hit)  # the configuration was loaded...
     assert "shipyard.config.validate" not in imported(hit)  # ...from the cache, unvalidated
     assert pydantic_modules(hit) == []
+    assert "tomllib" in imported(miss)
+    assert "tomllib" not in imported(hit)  # keyed on the files' bytes: no TOML parsed
+
+
+def test_an_edited_file_is_a_miss_even_when_its_meaning_is_the_same(
+    project: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    assert inv(project, cache, "version").returncode == 0
+    env_file = project / "deploy" / "environments" / "local.toml"
+    env_file.write_text(env_file.read_text() + "\n# a comment\n")
+    again = inv(project, cache, "version")
+    assert again.returncode == 0, again.stderr
+    assert "shipyard.config.validate" in imported(again)
+    assert len(list((cache / "shipyard" / "config").glob("*.pickle"))) == 2
 
 
 def test_a_cache_miss_validates_and_words_the_problem_as_before(

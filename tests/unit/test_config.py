@@ -215,6 +215,19 @@ def test_invalid_toml_names_the_file(root: Path) -> None:
     assert error_of(root).one_line().startswith("deploy/environments/local.toml: not valid TOML")
 
 
+@pytest.mark.parametrize("name", ["local", None])
+def test_a_file_that_is_not_utf8_names_the_file_and_the_byte(root: Path, name: str | None) -> None:
+    # TOML is UTF-8: a file saved as Latin-1 (caf\xe9) was an "unexpected UnicodeDecodeError"
+    write_env(root, "")
+    damaged = (
+        root / "deploy" / "environments" / "local.toml" if name else root / "deploy/shipyard.toml"
+    )
+    damaged.write_bytes(damaged.read_bytes() + b"# caf\xe9\n")
+    message = error_of(root).one_line()
+    shown = "deploy/environments/local.toml" if name else "deploy/shipyard.toml"
+    assert message.startswith(f"{shown}: not valid TOML: not UTF-8 text (byte 0xe9 at offset ")
+
+
 def test_unknown_environment_lists_the_known_ones(root: Path) -> None:
     write_env(root, "", name="staging")
     with pytest.raises(UsageError) as info:

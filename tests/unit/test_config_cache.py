@@ -4,7 +4,9 @@ is a miss; errors are never cached."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -128,11 +130,11 @@ def test_the_installed_pydantic_is_part_of_the_key(
     assert f"pydantic-{pydantic.VERSION}.dist-info" in found["pydantic"][-1]
     assert f"pydantic_core-{pydantic_core.__version__}.dist-info" in found["pydantic_core"][-1]
     assert Path(found["pydantic"][1]) == Path(pydantic.__file__).parent
-    merged = {"environment": "staging"}
-    before = cache.key_of(merged)
+    inputs = ("staging", b"[aws]\n")
+    before = cache.key_of(inputs)
     upgraded = {**found, "pydantic": [*found["pydantic"][:-1], ["pydantic-9.9.9.dist-info"]]}
     monkeypatch.setattr(cache, "_installed", upgraded.__getitem__)
-    assert cache.key_of(merged) != before
+    assert cache.key_of(inputs) != before
 
 
 def test_a_validator_that_is_not_installed_is_still_a_key() -> None:
@@ -140,3 +142,12 @@ def test_a_validator_that_is_not_installed_is_still_a_key() -> None:
         "no_such_package_for_shipyard",
         None,
     ]
+
+
+def test_the_suite_keeps_validated_configurations_out_of_the_users_cache() -> None:
+    # tests/conftest.py points XDG_CACHE_HOME, which `inv` processes inherit, at its own
+    # directory: a suite's throwaway projects would otherwise evict the user's entries
+    directory = cache_dir(os.environ)
+    assert directory is not None
+    assert directory.is_relative_to(tempfile.gettempdir())
+    assert not directory.is_relative_to(Path.home() / ".cache")

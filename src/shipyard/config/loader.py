@@ -7,8 +7,8 @@ an environment variable never silently beats it.
 
 from __future__ import annotations
 
+import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,13 +56,29 @@ def known_environments(root: Path) -> list[str]:
 
 
 def read_toml(path: Path, root: Path) -> dict[str, Any]:
+    return parse_toml(read_bytes(path, root), path, root)
+
+
+def read_bytes(path: Path, root: Path) -> bytes:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{_rel(path, root)}: not valid TOML: {exc}") from exc
+        return path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{_rel(path, root)}: cannot read: {exc.strerror}") from exc
+
+
+def parse_toml(data: bytes, path: Path, root: Path) -> dict[str, Any]:
+    import tomllib  # here: a cache hit is keyed on the bytes and never parses them
+
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{_rel(path, root)}: not valid TOML: not UTF-8 text "
+            f"(byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            hint="save the file as UTF-8",
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{_rel(path, root)}: not valid TOML: {exc}") from exc
 
 
 def load_config(
@@ -87,33 +103,46 @@ def load_config(
         )
     base_path = root / BASE_FILE
     env_path = root / ENV_DIR / f"{environment}.toml"
+    base, env = read_bytes(base_path, root), read_bytes(env_path, root)
+    from_environ = {key: environ[var] for var, key in ENV_VAR_OVERRIDES.items() if environ.get(var)}
+    from_flags = {key: value for key, value in (overrides or {}).items() if value is not None}
+    layers = json.dumps([from_environ, from_flags], sort_keys=True, default=repr)
+
+    def on_a_miss() -> ShipyardConfig:
+        sources = [(base_path, base), (env_path, env)]
+        return _merged_and_validated(root, environment, sources, from_environ, from_flags)
+
+    # keyed on what the layers are made of, so that a hit reads no TOML
+    return validated((environment, base, env, layers), on_a_miss, environ)
+
+
+def _merged_and_validated(
+    root: Path,
+    environment: str,
+    sources: list[tuple[Path, bytes]],
+    from_environ: Mapping[str, Any],
+    from_flags: Mapping[str, Any],
+) -> ShipyardConfig:
+    # imported here: the validator imports pydantic, which a cache hit never needs
+    from shipyard.config import validate
+
     origin: dict[Path_, str] = {}
-    merged = deep_merge({}, read_toml(base_path, root), origin=origin, source=str(BASE_FILE))
-    env_rel = str(env_path.relative_to(root))
-    merged = deep_merge(merged, read_toml(env_path, root), origin=origin, source=env_rel)
-
-    layered: dict[str, Any] = {}
-    for var, key in ENV_VAR_OVERRIDES.items():
-        value = environ.get(var)
-        if value:
+    merged: dict[str, Any] = {}
+    for path, data in sources:
+        layer = parse_toml(data, path, root)
+        merged = deep_merge(merged, layer, origin=origin, source=str(path.relative_to(root)))
+    for layer_values, source in (
+        (from_environ, "environment variable"),
+        (from_flags, "command-line flag"),
+    ):
+        layered: dict[str, Any] = {}
+        for key, value in layer_values.items():
             set_path(layered, key, value)
-    merged = deep_merge(merged, layered, origin=origin, source="environment variable")
-    flags: dict[str, Any] = {}
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            set_path(flags, key, value)
-    merged = deep_merge(merged, flags, origin=origin, source="command-line flag")
+        merged = deep_merge(merged, layered, origin=origin, source=source)
     merged["environment"] = environment
-
+    env_rel = str(sources[-1][0].relative_to(root))
     files = f"{env_rel} (or {BASE_FILE})"  # where a value no layer set is missing from
-
-    def on_a_miss(data: Mapping[str, Any]) -> ShipyardConfig:
-        # imported here: the validator imports pydantic, which a cache hit never needs
-        from shipyard.config import validate
-
-        return validate.config(dict(data), origin, files)
-
-    return validated(merged, on_a_miss, environ)
+    return validate.config(merged, origin, files)
 
 
 def _rel(path: Path, root: Path) -> str:
