@@ -12,7 +12,13 @@ from shipyard.config.model import EcrRegistryConfig
 from shipyard.context import Context
 from shipyard.errors import RegistryError, UsageError
 from shipyard.images import repository_name
-from shipyard.operations.tag import TagOptions, registry_server, resolve_version, tag_refs
+from shipyard.operations.tag import (
+    TagOptions,
+    TagRefs,
+    registry_server,
+    resolve_version,
+    tag_refs,
+)
 from shipyard.plan import Plan
 from shipyard.records import record
 from shipyard.tag_mutability import check_tag_mutability
@@ -104,14 +110,16 @@ class _Retags(Protocol):
     def retag(self, repository: str, source_tag: str, new_tag: str) -> str: ...
 
 
-def refuse_moved_versions(ctx: Context, version: str | None, image_id: str) -> None:
+def refuse_moved_versions(
+    ctx: Context, version: str | None, image_id: str, found: TagRefs | None = None
+) -> None:
     """A version tag names one image forever: refuse, before anything is pushed, to put
     another image under one the registry holds. (A commit tag follows the newest version
     built from its commit: the version is part of the image, so two versions of one commit
-    are two images.)"""
+    are two images.) `found`: the refs the caller already computed for `version`."""
     head = ctx.git.head_sha()
     tag = docker_tag(resolve_version(ctx, version))
-    refs = tag_refs(ctx, TagOptions(version)).fixed
+    refs = (found or tag_refs(ctx, TagOptions(version))).fixed
     for ref in [r for r in refs if tag in _tag_of(r)]:
         held = ctx.registry.provenance(ctx.config.image.repository, _tag_of(ref))
         if held is None or held.config_digest in (None, image_id):
@@ -148,7 +156,7 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
     missing = [r for r in refs if r not in tagged]
     if missing:
         raise UsageError(f"{missing[0]} is not tagged from {source}", hint="run inv tag first")
-    refuse_moved_versions(ctx, opts.version, image_id)
+    refuse_moved_versions(ctx, opts.version, image_id, found_refs)
     registry = ctx.registry
     results: dict[str, PushedTag] = {}
     to_push: list[str] = []
