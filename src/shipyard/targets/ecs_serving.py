@@ -40,11 +40,15 @@ def taskset_view(name: str, svc: Mapping[str, Any]) -> View:
     primary = next((s for s in sets if s.get("status") == "PRIMARY"), None)
     if primary is None:
         return View(name, False, None, f"{name}: no PRIMARY task set ({shown})")
+    if not primary.get("taskDefinition"):
+        return View(
+            name, False, None, f"{name}: its PRIMARY task set names no task definition ({shown})"
+        )
     continuing, busy, target = "", None, None
     if len(sets) > 1:
         newest = max(sets, key=lambda s: str(s.get("createdAt") or ""))
         busy = str(newest.get("externalId") or newest.get("id"))
-        target = str(newest.get("taskDefinition"))
+        target = str(newest["taskDefinition"]) if newest.get("taskDefinition") else None
         continuing = (
             f"CodeDeploy deployment {busy} of {name} continues "
             f"({short_arn(target)} {newest.get('status')}, {newest.get('stabilityStatus', '?')})"
