@@ -5,6 +5,7 @@ stays fast) for inspecting what the engine holds."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,15 @@ def docker_error_text(exc: BaseException) -> str:
 
 class CliFailed(Exception):
     """A docker command failed; the message is the last line of its stderr, redacted."""
+
+
+# (version, os/arch) by engine address, for this process
+_PINGED: dict[tuple[str, ...], tuple[str, str]] = {}
+
+
+def _engine_address() -> tuple[str, ...]:
+    """What decides which engine the docker command talks to."""
+    return tuple(os.environ.get(k, "") for k in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG"))
 
 
 class DockerEngine:
@@ -104,18 +114,28 @@ class DockerEngine:
 
     def ping(self) -> str:
         """The engine's version; ToolUnavailable when no engine answers. Asked once per
-        engine object: the steps of one pipeline share it."""
+        engine address and process: the steps of one pipeline, and the tasks of one command
+        line (`inv build tag push`, each with its own context), share the answer. An engine
+        that stops later fails the next docker command with the same words."""
         if self._version is not None:
             return self._version
+        key = _engine_address() if self._client is None else None
+        answer = _PINGED.get(key) if key else None
+        if answer is None:
+            answer = self._ask_version()
+            if key:
+                _PINGED[key] = answer
+        self._version, self.native_platform = answer
+        return answer[0]
+
+    def _ask_version(self) -> tuple[str, str]:
         try:
             answer = self._cli(docker_version(), timeout=30).split()
         except CliFailed:
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT) from None
         if len(answer) != 2:
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
-        self.native_platform = answer[1]
-        self._version = answer[0]
-        return answer[0]
+        return answer[0], answer[1]
 
     def builder(self) -> tuple[str, list[str]]:
         """(driver, platforms) of the current buildx builder."""
