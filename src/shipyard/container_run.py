@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from shipyard.commands import Command, command
+from shipyard.errors import UsageError
 from shipyard.records import record
+from shipyard.secrets import Secret
 from shipyard.taskdef_local import ContainerSpec
 
 
@@ -111,3 +113,24 @@ def _image_and_args(spec: ContainerSpec, args: Sequence[str]) -> list[str]:
     if spec.entrypoint:
         return ["--entrypoint", spec.entrypoint[0], spec.image, *spec.entrypoint[1:], *args]
     return [spec.image, *args]
+
+
+def check_env_entry(key: str, secret: Secret) -> None:
+    """UsageError (exit 2) unless `key=value` is one line Docker's --env-file reads back as
+    written. That format has no quoting or escaping: a line break in a value would start
+    another variable (an injection), and a NUL cannot be passed at all; so such a value is
+    refused, naming the reference, never the value."""
+    if not key or any(c in key for c in "=\x00") or any(c.isspace() for c in key):
+        raise UsageError(
+            f"secret {secret.source or '?'}: {key!r} cannot be an environment variable name"
+        )
+    found = [name for char, name in _UNSAFE.items() if char in secret.reveal()]
+    if found:
+        raise UsageError(
+            f"secret {secret.source or '?'} for {key} holds {' and '.join(found)}, which "
+            "Docker's --env-file cannot carry (it has no quoting)",
+            hint="store the value base64-encoded and decode it in the container",
+        )
+
+
+_UNSAFE = {"\n": "a line break", "\r": "a carriage return", "\x00": "a NUL byte"}

@@ -17,17 +17,19 @@ import functools
 import re
 import shutil
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
-from shipyard.adapters.containers import check_env_entry
 from shipyard.adapters.ports import port_holder
 from shipyard.config.loader import BASE_FILE, ENV_DIR, read_toml
-from shipyard.config.targets import EcsServiceConfig, EcsTargetConfig, LocalTargetConfig
+from shipyard.config.targets import (
+    EcsBlueGreenTargetConfig,
+    EcsServiceConfig,
+    EcsTargetConfig,
+    LocalTargetConfig,
+)
+from shipyard.container_run import check_env_entry
 from shipyard.errors import ConfigError, ShipyardError, UsageError
 from shipyard.targets import get_target
-from shipyard.targets.ecs_base import EcsBase
-from shipyard.targets.ecs_bluegreen import EcsBlueGreenTarget
-from shipyard.targets.local import LocalTarget
 from shipyard.taskdef import MissingContainer, Rendered, load_file
 from shipyard.taskdef_local import secret_ref
 from shipyard.taskdef_rules import CD, Key, Problem, Ref, check
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from shipyard.context import Context
     from shipyard.secrets import Secret
     from shipyard.targets.ecs_base import EcsBase
+    from shipyard.targets.ecs_bluegreen import EcsBlueGreenTarget
     from shipyard.targets.local import LocalTarget
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
@@ -257,7 +260,7 @@ def _local(ctx: Context, cfg: LocalTargetConfig) -> None:
             f"{cfg.nginx!r} is not an executable on PATH",
             "install nginx (scripts/bootstrap.sh does) or set target.nginx to its path",
         )
-    target = LocalTarget(ctx)
+    target = cast("LocalTarget", get_target(ctx))  # the configured kind: local
     image = f"{_registry_server(ctx)}/{ctx.config.image.repository}@{PLACEHOLDER_DIGEST}"
     files: list[tuple[str, ConfigKey]] = [(ctx.config.taskdef.base, ("taskdef", "base"))]
     files += [(rel, ("taskdef", "overlay")) for rel in target.overlays()]
@@ -351,8 +354,7 @@ def _proxy_port(target: LocalTarget) -> None:
 
 # -- ECS targets ------------------------------------------------------------------------------
 def _ecs(ctx: Context, cfg: EcsTargetConfig) -> None:
-    target = get_target(ctx)
-    assert isinstance(target, EcsBase)
+    target = cast("EcsBase", get_target(ctx))  # the configured kind: ecs or ecs-bluegreen
     # an ECR reference: the ECS target takes the account id from it instead of asking STS
     image = f"{_ecr_server(ctx)}/{ctx.config.image.repository}@{PLACEHOLDER_DIGEST}"
     for i, scfg in enumerate(cfg.services):
@@ -376,9 +378,10 @@ def _ecs(ctx: Context, cfg: EcsTargetConfig) -> None:
             app_key=app_key,
             ecs=True,
         )
-        if isinstance(target, EcsBlueGreenTarget):
+        if isinstance(cfg, EcsBlueGreenTargetConfig):
             _load_balanced_port(ctx, target, i, rendered)
-            target.appspec(scfg, "<new revision>")  # its own lines name the AppSpec file
+            bluegreen = cast("EcsBlueGreenTarget", target)
+            bluegreen.appspec(scfg, "<new revision>")  # its own lines name the AppSpec file
 
 
 def _ecs_render(target: EcsBase, scfg: EcsServiceConfig, image: str) -> Callable[[], Rendered]:

@@ -20,8 +20,8 @@ from typing import Any
 from shipyard.adapters.docker import CliFailed, DockerEngine, docker_error_text
 from shipyard.adapters.ports import free_port
 from shipyard.commands import command, docker_network_create, docker_volume_create
-from shipyard.container_run import Placement, docker_run
-from shipyard.errors import DeployFailed, UsageError
+from shipyard.container_run import Placement, check_env_entry, docker_run
+from shipyard.errors import DeployFailed
 from shipyard.records import record
 from shipyard.secrets import Secret
 from shipyard.taskdef_local import ContainerSpec
@@ -310,27 +310,6 @@ def _port_taken(message: str) -> bool:
 
 
 ENV_FILE_SUFFIX = ".env"
-
-
-def check_env_entry(key: str, secret: Secret) -> None:
-    """UsageError (exit 2) unless `key=value` is one line Docker's --env-file reads back as
-    written. That format has no quoting or escaping: a line break in a value would start
-    another variable (an injection), and a NUL cannot be passed at all; so such a value is
-    refused, naming the reference, never the value."""
-    if not key or any(c in key for c in "=\x00") or any(c.isspace() for c in key):
-        raise UsageError(
-            f"secret {secret.source or '?'}: {key!r} cannot be an environment variable name"
-        )
-    found = [name for char, name in _UNSAFE.items() if char in secret.reveal()]
-    if found:
-        raise UsageError(
-            f"secret {secret.source or '?'} for {key} holds {' and '.join(found)}, which "
-            "Docker's --env-file cannot carry (it has no quoting)",
-            hint="store the value base64-encoded and decode it in the container",
-        )
-
-
-_UNSAFE = {"\n": "a line break", "\r": "a carriage return", "\x00": "a NUL byte"}
 
 
 def write_env_file(env_dir: Path, secrets: Mapping[str, Secret]) -> Path:
