@@ -117,9 +117,10 @@ def refuse_moved_versions(
     another image under one the registry holds. (A commit tag follows the newest version
     built from its commit: the version is part of the image, so two versions of one commit
     are two images.) `found`: the refs the caller already computed for `version`."""
-    head = ctx.git.head_sha()
+    found = found or tag_refs(ctx, TagOptions(version))
+    head = found.commit
     tag = docker_tag(resolve_version(ctx, version))
-    refs = (found or tag_refs(ctx, TagOptions(version))).fixed
+    refs = found.fixed
     for ref in [r for r in refs if tag in _tag_of(r)]:
         held = ctx.registry.provenance(ctx.config.image.repository, _tag_of(ref))
         if held is None or held.config_digest in (None, image_id):

@@ -56,6 +56,7 @@ class TagRefs:
     refs: tuple[str, ...]  # every registry reference, fixed ones first as the strategy lists
     fixed: tuple[str, ...]  # those that name one image forever
     notes: tuple[str, ...]
+    commit: str = ""  # the checkout's HEAD the commit tag names
 
     @property
     def moving(self) -> tuple[str, ...]:
@@ -69,10 +70,11 @@ def target_refs(ctx: Context, opts: TagOptions) -> tuple[str, tuple[str, ...], t
 
 def tag_refs(ctx: Context, opts: TagOptions) -> TagRefs:
     version = resolve_version(ctx, opts.version)
+    head = ctx.git.head_sha()
     tag_plan = compute_tags(
         ctx.config.image.tags,
         version,
-        git_sha=ctx.git.head_sha(),
+        git_sha=head,
         when=dt.datetime.now(dt.UTC),
         branch=ctx.git.branch(),
         latest=opts.latest,
@@ -81,7 +83,7 @@ def tag_refs(ctx: Context, opts: TagOptions) -> TagRefs:
     repo = ctx.config.image.repository
     refs = tuple(image_ref(server, repo, t) for t in tag_plan.tags)
     fixed = tuple(image_ref(server, repo, t) for t in tag_plan.fixed)
-    return TagRefs(local_image(ctx, version), refs, fixed, tag_plan.notes)
+    return TagRefs(local_image(ctx, version), refs, fixed, tag_plan.notes, head)
 
 
 def plan(ctx: Context, opts: TagOptions) -> Plan:
