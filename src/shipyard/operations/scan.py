@@ -184,7 +184,7 @@ def plan(ctx: Context, opts: ScanOptions) -> Plan:
     cfg = ctx.config.scan
     if opts.local:
         dockerfile = _dockerfile(ctx)
-        p = Plan(f"lint {dockerfile.relative_to(ctx.root)}")
+        p = Plan(f"lint {_shown(ctx, dockerfile)}")
         p.add("hadolint", "the same check nox -s lint runs", _lint_command(ctx, dockerfile))
         return p
     repo, tag = _image(ctx, opts)
@@ -353,12 +353,13 @@ def _dockerfile(ctx: Context) -> Path:
     return path
 
 
+def _shown(ctx: Context, path: Path) -> str:
+    """`path` from the project root when inside it, else in full."""
+    return str(path.relative_to(ctx.root)) if path.is_relative_to(ctx.root) else str(path)
+
+
 def _lint_command(ctx: Context, dockerfile: Path) -> Command:
-    shown = (
-        str(dockerfile.relative_to(ctx.root))
-        if dockerfile.is_relative_to(ctx.root)
-        else str(dockerfile)
-    )
+    shown = _shown(ctx, dockerfile)
     binary = processes.find_tool("hadolint")
     if not binary:
         raise ToolUnavailable(
