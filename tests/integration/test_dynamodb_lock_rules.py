@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from shipyard.operations.setup_cicd import _lock_table
 from tests.conftest import MotoServer
 from tests.support.ecs_stubs import creds
 from tests.support.manual_clock import ManualClock
+from tests.support.time_zone import local_time_zone
 
 __all__ = ["creds"]  # the fixture the Stubber tests use
 
@@ -44,11 +44,8 @@ GET = {"TableName": TABLE, "Key": KEY, "ConsistentRead": True}
 @pytest.fixture
 def kst() -> Iterator[None]:
     """Local time nine hours ahead of UTC: the holder's `since` is shown in local time."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TZ", "KST-9")
-        time.tzset()
+    with local_time_zone("KST-9"):
         yield
-    time.tzset()
 
 
 class Clock(ManualClock):

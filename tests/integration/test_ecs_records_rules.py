@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from shipyard.adapters.ecs import EcsApi
 from shipyard.errors import UsageError
 from shipyard.targets.ecs_records import Records, is_revision_ref, iso, mismatch_of
 from tests.support.ecs_stubs import FAMILY, Stubs, arn, creds, make_ctx
+from tests.support.time_zone import local_time_zone
 
 __all__ = ["creds"]  # the fixture these tests use
 
@@ -274,13 +274,10 @@ def test_mismatch_words() -> None:
 
 # -- iso --------------------------------------------------------------------------------------
 @pytest.fixture
-def seoul(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def seoul() -> Iterator[None]:
     """The machine's local time zone is Asia/Seoul (UTC+9) for the test."""
-    monkeypatch.setenv("TZ", "Asia/Seoul")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    with local_time_zone("Asia/Seoul"):
+        yield
 
 
 def test_iso_writes_utc_whatever_the_local_zone(seoul: None) -> None:

@@ -12,7 +12,6 @@ import os
 import shutil
 import stat
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +31,7 @@ from shipyard.operations.scan import Finding, LintFinding, ScanOptions, ScanResu
 from tests.conftest import REPO, MotoServer, Project
 from tests.integration.ecr_helpers import ACCOUNT, REGION, SERVER, Captured, ecr_context
 from tests.support.manual_clock import ManualClock
+from tests.support.time_zone import local_time_zone
 
 DIGEST = "sha256:" + "e" * 64
 
@@ -112,16 +112,13 @@ def test_a_severity_outside_the_known_ones_is_gated_as_undefined() -> None:
 
 # -- the dry-run plan ---------------------------------------------------------------------------
 @pytest.fixture
-def utc_other_day(monkeypatch: pytest.MonkeyPatch) -> Iterator[dt.date]:
+def utc_other_day() -> Iterator[dt.date]:
     """A TZ whose local date is not today's UTC date (UTC+14 late in the UTC day, UTC-12
     early in it); yields the UTC date."""
     now = dt.datetime.now(dt.UTC)
-    monkeypatch.setenv("TZ", "Etc/GMT-14" if now.hour >= 11 else "Etc/GMT+12")
-    time.tzset()
-    assert dt.datetime.now().date() != now.date()
-    yield now.date()
-    monkeypatch.undo()
-    time.tzset()
+    with local_time_zone("Etc/GMT-14" if now.hour >= 11 else "Etc/GMT+12"):
+        assert dt.datetime.now().date() != now.date()
+        yield now.date()
 
 
 def entries(*expires: dt.date) -> str:

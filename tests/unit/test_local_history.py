@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import shipyard
 from shipyard.history import History, HistoryState, HistoryUnreadable, Release, new_release_id
 from tests.support.hypothesis_policy import PROPERTY
+from tests.support.time_zone import local_time_zone
 
 
 def _release(n: int, outcome: str = "succeeded", **kw: object) -> Release:
@@ -345,13 +346,10 @@ def test_kill_9_between_writing_and_renaming_leaves_one_whole_history(
 
 
 @pytest.fixture
-def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def far_from_utc() -> Iterator[None]:
     """A host clock set to a zone 9 hours east of UTC, where local and UTC stamps differ."""
-    monkeypatch.setenv("TZ", "Asia/Seoul")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    with local_time_zone("Asia/Seoul"):
+        yield
 
 
 def _within_a_minute_of_utc_now(stamp: str, fmt: str) -> bool:
