@@ -11,14 +11,11 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from shipyard.config.aws import AwsConfig
 from shipyard.errors import AwsError, UsageError
 from shipyard.secrets import redact, register
-
-if TYPE_CHECKING:
-    import boto3
 
 T = TypeVar("T")
 
@@ -53,7 +50,7 @@ _REFUSED_ACTION = re.compile(r"perform:? ([a-z0-9-]+:[A-Za-z0-9]+)")
 
 
 class AwsClients:
-    """Creates and caches boto3 clients for one configuration (one session, one region)."""
+    """Creates and caches AWS clients for one configuration (one session, one region)."""
 
     def __init__(
         self,
@@ -65,7 +62,7 @@ class AwsClients:
         self.config = config
         self.region = region or config.region
         self._environ = environ
-        self._session: boto3.session.Session | None = None
+        self._session: Any = None
         self._clients: dict[str, Any] = {}
         self._account_id: str | None = config.account_id
 
@@ -80,45 +77,42 @@ class AwsClients:
             return self
         return AwsClients(self.config, region=region, environ=self._environ)
 
-    def session(self) -> boto3.session.Session:
+    def session(self) -> Any:
+        """The botocore session the clients come from. botocore's own, not boto3's: boto3
+        adds resources and S3 transfers, which shipyard never uses, and its import (s3transfer,
+        multiprocessing) is a sixth of every AWS command's start-up."""
         if self._session is None:
-            import boto3
-
             with translate_errors("create AWS session"):
-                base = boto3.session.Session(
-                    botocore_session=_botocore_session(),
-                    profile_name=self.config.profile,
-                    region_name=self.region,
-                )
+                base = _botocore_session(profile=self.config.profile, region=self.region)
                 if self.config.role_arn:
                     base = self._assume_role(base, self.config.role_arn)
             self._session = base
         return self._session
 
-    def _assume_role(self, base: boto3.session.Session, role_arn: str) -> boto3.session.Session:
-        import boto3
-
-        sts = base.client("sts", endpoint_url=self.endpoint_url, config=botocore_config())
+    def _assume_role(self, base: Any, role_arn: str) -> Any:
+        sts = base.create_client(
+            "sts", region_name=self.region, endpoint_url=self.endpoint_url, config=botocore_config()
+        )
         with translate_errors(f"sts:AssumeRole {role_arn}"):
             creds = sts.assume_role(
                 RoleArn=role_arn, RoleSessionName=self.config.role_session_name
             )["Credentials"]
         register(creds["SecretAccessKey"])
         register(creds["SessionToken"])
-        return boto3.session.Session(
-            botocore_session=_botocore_session(),
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self.region,
+        session = _botocore_session(profile=None, region=self.region)
+        session.set_credentials(
+            creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
         )
+        return session
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
             with translate_errors(f"create {service} client"):
-                session: Any = self.session()  # the stubs type only literal service names
-                self._clients[service] = session.client(
-                    service, endpoint_url=self.endpoint_url, config=botocore_config()
+                self._clients[service] = self.session().create_client(
+                    service,
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=botocore_config(),
                 )
         return self._clients[service]
 
@@ -133,7 +127,7 @@ class AwsClients:
 _shared_loader: Any = None
 
 
-def _botocore_session() -> Any:
+def _botocore_session(*, profile: str | None, region: str | None) -> Any:
     """A fresh botocore session (its own credentials and config) that shares one data loader
     per process, so the JSON service models are parsed once, not once per Context and client
     (what boto3's default session gives tools that use it)."""
@@ -141,6 +135,10 @@ def _botocore_session() -> Any:
 
     global _shared_loader
     session = botocore.session.get_session()
+    if profile is not None:
+        session.set_config_variable("profile", profile)
+    if region is not None:
+        session.set_config_variable("region", region)
     if _shared_loader is None:
         _shared_loader = session.get_component("data_loader")
     else:
