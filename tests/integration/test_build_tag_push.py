@@ -203,6 +203,18 @@ def test_dry_runs_change_nothing(project: Project, registry: OciRegistry) -> Non
     assert (project.path / "version.txt").read_bytes() == version_before
 
 
+def test_tagging_or_pushing_an_image_not_built_is_one_line_and_tags_nothing(
+    project: Project,
+) -> None:
+    for task in ("tag", "push"):
+        proc = project.inv(task)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip() == (
+            f"error: image {project.repository}:0.1.0 is not built (run inv build first)"
+        ), proc.stderr
+    assert local_refs(project.repository) == set()
+
+
 def test_the_login_password_never_reaches_argv_or_output(
     project: Project, tmp_path: Path, registry_password: str
 ) -> None:

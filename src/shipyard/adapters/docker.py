@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shipyard.commands import (
@@ -88,25 +88,37 @@ class DockerEngine:
     def _cli(self, cmd: Command, *, timeout: float = 120) -> str:
         """Run a docker command as built in commands.py (no stdin). Returns stdout; raises
         ToolUnavailable or CliFailed with the last line of docker's stderr (redacted)."""
+        return self._finish(self._start(cmd), cmd, timeout)
+
+    @staticmethod
+    def _start(cmd: Command) -> subprocess.Popen[str]:
         try:
-            proc = subprocess.run(
+            return subprocess.Popen(
                 list(cmd.argv),
-                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=timeout,
-                check=False,
             )
         except FileNotFoundError:
             raise ToolUnavailable(
                 "the docker command is not installed", hint="run scripts/bootstrap.sh"
             ) from None
-        except subprocess.TimeoutExpired:
-            raise ToolUnavailable(
-                f"docker {cmd.argv[1]} did not finish in {timeout:.0f}s", hint=ENGINE_HINT
-            ) from None
+
+    @staticmethod
+    def _finish(proc: subprocess.Popen[str], cmd: Command, timeout: float) -> str:
+        with proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise ToolUnavailable(
+                    f"docker {cmd.argv[1]} did not finish in {timeout:.0f}s", hint=ENGINE_HINT
+                ) from None
         if proc.returncode == 0:
-            return proc.stdout
-        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+            return stdout
+        lines = [ln for ln in (stderr or stdout).strip().splitlines() if ln.strip()]
         text = redact(lines[-1] if lines else f"exit code {proc.returncode}")
         if "cannot connect to the docker daemon" in text.lower():
             raise ToolUnavailable("the Docker engine is not answering", hint=ENGINE_HINT)
@@ -224,11 +236,24 @@ class DockerEngine:
         image = self._call("image inspect", lambda: self.client.image.inspect(ref))
         return [str(d) for d in (image.repo_digests or [])]
 
-    def tag(self, source: str, target: str) -> None:
-        try:
-            self._cli(docker_tag(source, target))
-        except CliFailed as exc:
-            raise ToolUnavailable(f"docker tag {source} {target} failed: {exc}") from None
+    def tag_all(self, source: str, targets: Sequence[str]) -> bool:
+        """Tag `source` as every target; the docker commands run side by side, each being a
+        round trip to the engine. False when the engine holds no image `source`; another
+        refusal is ToolUnavailable naming the first target (in order) that failed."""
+        commands = [docker_tag(source, target) for target in targets]
+        started = [self._start(cmd) for cmd in commands]
+        refused: list[tuple[str, str]] = []
+        for target, cmd, proc in zip(targets, commands, started, strict=True):
+            try:
+                self._finish(proc, cmd, 120)
+            except CliFailed as exc:
+                refused.append((target, str(exc)))
+        if any("no such image" in text.lower() for _, text in refused):
+            return False
+        if refused:
+            target, text = refused[0]
+            raise ToolUnavailable(f"docker tag {source} {target} failed: {text}")
+        return True
 
     def login(self, server: str, username: str, password: Secret) -> None:
         """docker login with the password on stdin; docker's own chatter is kept quiet."""

@@ -11,15 +11,11 @@ from shipyard.commands import docker_tag as docker_tag_command
 from shipyard.context import Context
 from shipyard.errors import UsageError
 from shipyard.images import image_ref
-from shipyard.operations.version import read_current
+from shipyard.operations.version import resolve_version
 from shipyard.plan import Plan
 from shipyard.records import record
 from shipyard.tags import compute_tags
-from shipyard.versioning import docker_tag, parse
-
-
-def resolve_version(ctx: Context, explicit: str | None) -> semver.Version:
-    return parse(explicit, source="--version") if explicit else read_current(ctx)
+from shipyard.versioning import docker_tag
 
 
 def local_image(ctx: Context, version: semver.Version) -> str:
@@ -70,13 +66,13 @@ def target_refs(ctx: Context, opts: TagOptions) -> tuple[str, tuple[str, ...], t
 
 def tag_refs(ctx: Context, opts: TagOptions) -> TagRefs:
     version = resolve_version(ctx, opts.version)
-    head = ctx.git.head_sha()
+    head, branch = ctx.git.head_and_branch()
     tag_plan = compute_tags(
         ctx.config.image.tags,
         version,
         git_sha=head,
         when=dt.datetime.now(dt.UTC),
-        branch=ctx.git.branch(),
+        branch=branch,
         latest=opts.latest,
     )
     server = registry_server(ctx)
@@ -100,10 +96,10 @@ def run(ctx: Context, opts: TagOptions) -> TagResult:
     if opts.dry_run:
         return TagResult(source, refs, notes, plan(ctx, opts))
     ctx.docker.ping()
-    if ctx.docker.image_id(source) is None:
+    # docker tag itself says when the image is not there: no inspect beforehand
+    built = ctx.docker.tag_all(source, refs) if refs else ctx.docker.image_id(source) is not None
+    if not built:
         raise UsageError(f"image {source} is not built", hint="run inv build first")
-    for ref in refs:
-        ctx.docker.tag(source, ref)
     for note in notes:
         ctx.console.warn(note)
     return TagResult(source, refs, notes)
