@@ -3,7 +3,7 @@ no hidden dependencies, and every AWS call inside `adapters/`.
 
 Layers, lowest first (DESIGN.md "Layers inside src/shipyard"):
 
-- basics: records, errors, secrets, console, fsutil, versioning, interrupts, plan, images,
+- basics: records, aside, errors, secrets, console, fsutil, versioning, interrupts, plan, images,
   history, commands: plain values and helpers that know nothing of config.
 - config: `config/*`, the validated sections (frozen dataclasses), their loader and validator.
 - core: the pure rules built on config: tags, tag mutability, task-definition rendering, its
@@ -61,6 +61,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "shipyard",
             "shipyard.records",
+            "shipyard.aside",
             "shipyard.errors",
             "shipyard.secrets",
             "shipyard.console",

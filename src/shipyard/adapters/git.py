@@ -61,9 +61,11 @@ class Checkout:
     def head_sha(self) -> str:
         return self._git("rev-parse", "--verify", "HEAD")
 
-    def commit_time(self) -> str:
-        """HEAD's commit time, ISO 8601 (used as the image's created label)."""
-        return self._git("log", "-1", "--format=%cI", "HEAD")
+    def head_commit(self) -> tuple[str, str]:
+        """HEAD's sha and its commit time, ISO 8601 (the image's created label), with one git
+        command."""
+        sha, _, when = self._git("log", "-1", "--format=%H%n%cI", "HEAD").partition("\n")
+        return sha, when
 
     def is_dirty(self) -> bool:
         return bool(self._git("status", "--porcelain", "--untracked-files=no"))
@@ -74,13 +76,25 @@ class Checkout:
         return bool(self._git("status", "--porcelain", "--untracked-files=normal", "--", path))
 
     def branch(self) -> str | None:
+        return (
+            self._ci_branch()
+            or self._git("symbolic-ref", "--short", "-q", "HEAD", check=False)
+            or None
+        )
+
+    def head_and_branch(self) -> tuple[str, str | None]:
+        """HEAD's sha and branch (as head_sha and branch; None when detached) with one git
+        command."""
+        sha, _, name = self._git("rev-parse", "HEAD", "--abbrev-ref", "HEAD").partition("\n")
+        return sha, self._ci_branch() or (None if name in ("", "HEAD") else name)
+
+    def _ci_branch(self) -> str | None:
         env = self.environ
         if env.get("GITHUB_HEAD_REF"):  # pull_request: the source branch
             return env["GITHUB_HEAD_REF"]
         if env.get("GITHUB_REF_TYPE") == "branch" and env.get("GITHUB_REF_NAME"):
             return env["GITHUB_REF_NAME"]
-        name = self._git("symbolic-ref", "--short", "-q", "HEAD", check=False)
-        return name or None
+        return None
 
     def version_tag(self) -> str | None:
         env = self.environ

@@ -10,11 +10,13 @@ from typing import Protocol, runtime_checkable
 
 import semver
 
+from shipyard.aside import Aside
 from shipyard.commands import docker_build
 from shipyard.context import Context
 from shipyard.errors import ShipyardError, ToolUnavailable, UsageError
 from shipyard.images import BuildRequest, image_ref, parse_build_args
-from shipyard.operations.tag import TagOptions, local_image, resolve_version, target_refs
+from shipyard.operations.tag import TagOptions, local_image, target_refs
+from shipyard.operations.version import resolve_version
 from shipyard.plan import Plan
 from shipyard.records import record
 from shipyard.versioning import previous_release
@@ -107,7 +109,7 @@ def build_request(
             f"no Dockerfile at {_shown(ctx, dockerfile)}",
             hint="set image.context / image.dockerfile in deploy/shipyard.toml",
         )
-    revision = ctx.git.head_sha()
+    revision, committed = ctx.git.head_commit()
     platforms = parse_platforms(tuple(opts.platforms or cfg.platforms))
     build_args = {
         **cfg.build_args,
@@ -121,7 +123,7 @@ def build_request(
         "org.opencontainers.image.version": str(version),
         "org.opencontainers.image.revision": revision,
         # the commit time, not the wall clock: an unchanged commit builds an identical image
-        "org.opencontainers.image.created": ctx.git.commit_time(),
+        "org.opencontainers.image.created": committed,
         "org.opencontainers.image.title": ctx.config.project.name,
         "dev.shipyard.project": ctx.config.project.name,
     }
@@ -199,13 +201,20 @@ def run(ctx: Context, opts: BuildOptions) -> BuildResult:
             request,
             plan=plan_for(ctx, request, version),
         )
+    # the engine's version and the images to cache from are asked while git is read
+    docker = ctx.docker
+    pinged = Aside(docker.ping)
+    version = resolve_version(ctx, opts.version)
+    cached = (
+        Aside(lambda: cache_sources(ctx, version)) if ctx.config.image.cache_from_previous else None
+    )
     request, version, revision = build_request(ctx, opts, with_cache=False)
-    ctx.docker.ping()
-    if request.platforms != (ctx.docker.native_platform,):
+    pinged.result()
+    if request.platforms != (docker.native_platform,):
         # any builder builds for its engine's own platform: only others need the builder asked
         check_builder(ctx, request)
-    if ctx.config.image.cache_from_previous:
-        request = replace(request, cache_from=cache_sources(ctx, version))
+    if cached is not None:
+        request = replace(request, cache_from=cached.result())
     started = time.monotonic()
     ctx.console.progress(f"building {request.tags[0]} from {_shown(ctx, request.context)}")
     if request.cache_from:
