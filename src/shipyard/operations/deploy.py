@@ -7,7 +7,7 @@ from shipyard.console import Console, format_seconds
 from shipyard.context import Context
 from shipyard.errors import UsageError
 from shipyard.images import repository_name
-from shipyard.operations.tag import resolve_version
+from shipyard.operations.version import resolve_version
 from shipyard.preflight import check_environment
 from shipyard.rollout import api
 from shipyard.targets.base import Artifact, DeployOptions, DeployResult

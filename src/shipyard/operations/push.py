@@ -16,9 +16,9 @@ from shipyard.operations.tag import (
     TagOptions,
     TagRefs,
     registry_server,
-    resolve_version,
     tag_refs,
 )
+from shipyard.operations.version import resolve_version
 from shipyard.plan import Plan
 from shipyard.records import record
 from shipyard.tag_mutability import check_tag_mutability

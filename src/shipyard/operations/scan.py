@@ -23,7 +23,7 @@ from shipyard.commands import Command
 from shipyard.config.aws import SEVERITY_ORDER, AllowlistEntry
 from shipyard.config.model import EcrRegistryConfig
 from shipyard.errors import RegistryError, ScanFailed, StateUnknown, ToolUnavailable, UsageError
-from shipyard.operations.tag import resolve_version
+from shipyard.operations.version import resolve_version
 from shipyard.plan import Plan
 from shipyard.records import record
 from shipyard.versioning import docker_tag

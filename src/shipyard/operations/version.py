@@ -53,6 +53,11 @@ def read_current(ctx: Context) -> semver.Version:
     return parse(text, source=_shown(ctx, path))
 
 
+def resolve_version(ctx: Context, explicit: str | None) -> semver.Version:
+    """`--version` when given, else version.txt's."""
+    return parse(explicit, source="--version") if explicit else read_current(ctx)
+
+
 def released_versions(ctx: Context) -> list[semver.Version]:
     """Every version released so far: the vX.Y.Z git tags reachable from HEAD and the version
     tags the environment's registry holds (what a fresh CI checkout cannot remember)."""
