@@ -738,6 +738,8 @@ def test_a_rollback_to_the_revision_that_serves_leaves_no_rolled_back_mark(env: 
 
     env.t.finish(a, "succeeded", Serving(True, API_OLD), "")
 
+    assert env.out.getvalue() == ""  # no tag was tried (a failed write would warn)
+
 
 def test_reconcile_gives_the_notes_of_every_service_in_order(env2: Env) -> None:
     env2.describe(steady(API, API_OLD), steady(WORKER, WORKER_OLD))

@@ -151,6 +151,9 @@ def test_read_toml_reads_the_file_at_its_path(tmp_path: Path) -> None:
         "deploy/x.toml: not valid TOML: not UTF-8 text (byte 0xff at offset 4) "
         "(save the file as UTF-8)"
     )
+    with pytest.raises(ConfigError) as err:
+        read_toml(tmp_path / "deploy" / "gone.toml", tmp_path)
+    assert err.value.message == "deploy/gone.toml: cannot read: No such file or directory"
 
 
 def test_a_file_outside_the_root_is_named_by_its_full_path(tmp_path: Path) -> None:
