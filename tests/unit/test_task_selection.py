@@ -108,3 +108,22 @@ def test_inv_caches_the_bytecode_of_what_it_imports_unless_told_not_to(
     written = {p.name for p in tmp_path.rglob("*.pyc") if "shipyard" in p.parts}
     assert ("model.cpython-311.pyc" in written) == cached, sorted(written)
     assert ("version.cpython-311.pyc" in written) == cached  # imported when the task runs
+
+
+def test_an_inv_process_freezes_its_heap_after_every_other_exit_function() -> None:
+    """Python's last full collection at exit is skipped by freezing the heap as the last exit
+    function: an exit function registered before the namespace is built runs after it (exit
+    functions run last registered first) and sees the heap frozen; one registered after it,
+    as the run's own are, runs before and sees it not yet frozen."""
+    script = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('after', gc.get_freeze_count() > 0))\n"
+        "from shipyard.tasks import for_command_line\n"
+        "for_command_line(['inv', 'version'])\n"
+        "for_command_line(['inv', 'version'])\n"
+        "atexit.register(lambda: print('before', gc.get_freeze_count() > 0))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.splitlines() == ["before False", "after True"]

@@ -11,7 +11,9 @@ so Invoke's listing, help, completion and error messages stay exactly as they ar
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import importlib
 import os
 import pkgutil
@@ -68,6 +70,7 @@ def named_tasks(args: Sequence[str]) -> list[Task] | None:  # type: ignore[type-
 def for_command_line(argv: Sequence[str]) -> Collection:
     """The namespace for this process's command line (`argv` with the program name first)."""
     _cache_bytecode()
+    _skip_the_final_collection()
     named = named_tasks(argv[1:])
     return _full_namespace() if named is None else _collection(named)
 
@@ -78,6 +81,16 @@ def _cache_bytecode() -> None:
     module of an editable install from source again (40-140 ms). Their bytecode is cached as
     for any package, unless PYTHONDONTWRITEBYTECODE asks otherwise."""
     sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+
+
+def _skip_the_final_collection() -> None:
+    """At exit, after every other exit function has run, Python collects the whole heap once
+    more before it tears the modules down: 50-90 ms of an `inv deploy` on AWS, whose botocore
+    service models are tens of thousands of objects, all freed with the process anyway.
+    Freezing the heap as the last exit function leaves that collection nothing to scan;
+    every exit function (log and output flushes among them) still runs first, as before."""
+    atexit.unregister(gc.freeze)  # once, however often a test process builds a namespace
+    atexit.register(gc.freeze)
 
 
 def __getattr__(name: str) -> Collection:
