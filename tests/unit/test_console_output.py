@@ -404,3 +404,16 @@ def test_a_debug_traceback_is_the_whole_chain_redacted_on_stderr(forget_secrets:
     assert "The above exception was the direct cause" in expected
     assert f"RuntimeError: the SDK said: {MASK}" in expected
     assert secret.reveal() not in err.getvalue()
+
+
+def test_a_debug_traceback_keeps_a_message_ending_in_spaces_as_python_prints_it() -> None:
+    """Only the final line break is dropped (print adds its own): the message's own trailing
+    spaces are part of what was raised."""
+    try:
+        raise ValueError("padded  ")
+    except ValueError as exc:
+        caught = exc
+    out, err = io.StringIO(), io.StringIO()
+    Console(out, err).show_traceback(caught)
+    assert err.getvalue() == "".join(traceback.format_exception(caught))
+    assert err.getvalue().endswith("ValueError: padded  \n")

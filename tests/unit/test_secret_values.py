@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from shipyard.secrets import MASK, Secret, redact, register_login
+from shipyard.secrets import MASK, Secret, forms, redact, register_login
 from tests.support.secret_registry import secrets_forgotten_after
 
 
@@ -118,3 +118,17 @@ def test_a_secret_shows_its_source_never_its_value() -> None:
     assert anonymous != Secret("other-value")
     assert anonymous != "hunter2-value"
     assert not Secret("")
+
+
+def test_a_value_broken_by_carriage_returns_alone_has_its_lines_masked_alone() -> None:
+    """An old-Mac or a terminal's `\\r` is a line break too: a tool may print one line."""
+    Secret("first-line-secret\rsecond-line-secret")
+    assert redact("got first-line-secret only") == f"got {MASK} only"
+
+
+def test_the_forms_of_a_login_add_its_basic_auth_to_the_passwords_own() -> None:
+    """The Basic auth forms come on top of the password's own, not instead of them."""
+    alone, as_login = forms("0penSesame!"), forms("0penSesame!", username="robo")
+    header = base64.b64encode(b"robo:0penSesame!").decode()
+    assert alone < as_login
+    assert header.rstrip("=") in as_login
