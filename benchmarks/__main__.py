@@ -26,7 +26,16 @@ def load(name: str) -> tuple[Callable[[], list[Row]] | None, Callable[[], int] |
     return (rows if callable(rows) else None, main if callable(main) else None)
 
 
-def main(argv: list[str]) -> int:
+def measure(name: str, rows: list[Row]) -> bool:
+    """Run one module: its measures join `rows`; False when it reports a missed target."""
+    measures, own_report = load(name)
+    if measures is not None:
+        rows.extend(measures())
+        return True
+    return own_report is None or own_report() == 0
+
+
+def main(argv: list[str], out: Path | None = None) -> int:
     names = argv or available()
     unknown = [n for n in names if n not in available()]
     if unknown:
@@ -35,13 +44,14 @@ def main(argv: list[str]) -> int:
     rows: list[Row] = []
     missed: list[str] = []
     for name in names:
-        measures, own_report = load(name)
         print(f"== benchmark {name}", flush=True)
-        if measures is not None:
-            rows.extend(measures())
-        elif own_report is not None and own_report() != 0:
-            missed.append(name)
-    report(rows)
+        try:
+            if not measure(name, rows):
+                missed.append(name)
+        except Exception as exc:  # one module's failure must not lose the others' rows
+            print(f"benchmark {name} could not run: {type(exc).__name__}: {exc}", flush=True)
+            missed.append(f"{name} (could not run)")
+    report(rows, *([out] if out else []))
     missed += [r.measure for r in rows if not r.met]
     if missed:
         print(f"targets missed: {', '.join(missed)}")

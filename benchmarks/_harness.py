@@ -153,7 +153,7 @@ def report(rows: list[Row], out: Path = ROOT / "reports" / "bench.json") -> None
         "rows": [{**asdict(r), "ratio": round(r.ratio, 3), "met": r.met} for r in rows],
     }
     out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"written: {out.relative_to(ROOT)}")
+    print(f"written: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
