@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -330,3 +333,61 @@ def test_build_tag_push_in_one_command_with_the_repository_from_the_environment(
         refs = local_refs(repository)
         if refs:
             docker("image", "rm", "-f", *refs, check=False)
+
+
+class _CountingForward(BaseHTTPRequestHandler):
+    """Forwards GET and HEAD to the local registry (headers, status and body as they are) and
+    records each request line: what a push asked the registry."""
+
+    seen: ClassVar[list[str]] = []
+
+    def _forward(self) -> None:
+        type(self).seen.append(f"{self.command} {self.path}")
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        request = urllib.request.Request(
+            f"http://{REGISTRY}{self.path}", headers=headers, method=self.command
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                status, sent, body = answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as exc:
+            status, sent, body = exc.code, exc.headers, exc.read()
+        self.send_response(status)
+        for name, value in sent.items():
+            if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = _forward
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+def test_an_unchanged_push_reads_each_tags_manifest_once_and_nothing_more(
+    project: Project,
+) -> None:
+    """The version tag's guard against a moved version and the skip share one manifest read
+    per tag; no login, no blob, no docker push."""
+    project.inv("build", "tag", "push", check=True)
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _CountingForward)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    through = f"127.0.0.1:{server.server_address[1]}"
+    local = project.path / "deploy" / "environments" / "local.toml"
+    local.write_text(local.read_text().replace(f'url = "{REGISTRY}"', f'url = "{through}"'))
+    try:
+        project.inv("tag", check=True)
+        _CountingForward.seen.clear()
+        pushed = run_json(project, "push")
+    finally:
+        server.shutdown()
+        refs = [r for r in local_refs(project.repository) if r.startswith(through)]
+        docker("image", "rm", *refs, check=False)
+    assert [t["skipped"] for t in pushed["tags"]] == [True, True, True]
+    tags = sorted(t["ref"].rsplit(":", 1)[1] for t in pushed["tags"])
+    assert sorted(_CountingForward.seen) == sorted(
+        f"GET /v2/{project.repository}/manifests/{tag}" for tag in tags
+    )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import field
 from typing import Protocol, runtime_checkable
 
-from shipyard.adapters.registry import Credentials
+from shipyard.adapters.registry import Credentials, RemoteManifest
 from shipyard.commands import docker_login, docker_push
 from shipyard.config.model import EcrRegistryConfig
 from shipyard.context import Context
@@ -111,18 +112,28 @@ class _Retags(Protocol):
 
 
 def refuse_moved_versions(
-    ctx: Context, version: str | None, image_id: str, found: TagRefs | None = None
+    ctx: Context,
+    version: str | None,
+    image_id: str,
+    found: TagRefs | None = None,
+    remote: Mapping[str, RemoteManifest | None] | None = None,
 ) -> None:
     """A version tag names one image forever: refuse, before anything is pushed, to put
     another image under one the registry holds. (A commit tag follows the newest version
     built from its commit: the version is part of the image, so two versions of one commit
-    are two images.) `found`: the refs the caller already computed for `version`."""
+    are two images.) `found`: the refs the caller already computed for `version`; `remote`:
+    the manifests it already read for them (the image's provenance is read only for a tag
+    that holds another image)."""
     found = found or tag_refs(ctx, TagOptions(version))
     head = found.commit
     tag = docker_tag(resolve_version(ctx, version))
-    refs = found.fixed
-    for ref in [r for r in refs if tag in _tag_of(r)]:
-        held = ctx.registry.provenance(ctx.config.image.repository, _tag_of(ref))
+    repo = ctx.config.image.repository
+    for ref in [r for r in found.fixed if tag in _tag_of(r)]:
+        if remote is not None and ref in remote:
+            manifest = remote[ref]
+            if manifest is None or manifest.config_digest in (None, image_id):
+                continue
+        held = ctx.registry.provenance(repo, _tag_of(ref))
         if held is None or held.config_digest in (None, image_id):
             continue
         built = f"commit {held.revision[:7]}" if held.revision else "an unknown commit"
@@ -157,12 +168,13 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
     missing = [r for r in refs if r not in tagged]
     if missing:
         raise UsageError(f"{missing[0]} is not tagged from {source}", hint="run inv tag first")
-    refuse_moved_versions(ctx, opts.version, image_id, found_refs)
     registry = ctx.registry
+    held = {ref: registry.manifest(repo, _tag_of(ref)) for ref in refs}
+    refuse_moved_versions(ctx, opts.version, image_id, found_refs, held)
     results: dict[str, PushedTag] = {}
     to_push: list[str] = []
     for ref in refs:
-        remote = registry.manifest(repo, _tag_of(ref))
+        remote = held[ref]
         if remote is not None and remote.config_digest == image_id:
             ctx.console.progress(f"{ref}: registry already holds {remote.digest[:19]}, skipped")
             results[ref] = PushedTag(ref, remote.digest, skipped=True)
