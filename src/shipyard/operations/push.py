@@ -8,6 +8,7 @@ from dataclasses import field
 from typing import Protocol, runtime_checkable
 
 from shipyard.adapters.registry import Credentials, RemoteManifest
+from shipyard.aside import Aside
 from shipyard.commands import docker_login, docker_push
 from shipyard.config.model import EcrRegistryConfig
 from shipyard.context import Context
@@ -161,6 +162,10 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
     if opts.dry_run:
         return PushResult("", repository, plan=plan(ctx, opts))
     started = time.monotonic()
+    registry = ctx.registry
+    # the registry's manifests are read while docker inspects the image: neither waits for
+    # the other (one after another, so a Bearer registry issues one token, not one per tag)
+    reads = Aside(lambda: {ref: registry.manifest(repo, _tag_of(ref)) for ref in refs})
     found = ctx.docker.image_tags(source)
     if found is None:
         raise UsageError(f"image {source} is not built", hint="run inv build first")
@@ -168,8 +173,7 @@ def run(ctx: Context, opts: PushOptions) -> PushResult:
     missing = [r for r in refs if r not in tagged]
     if missing:
         raise UsageError(f"{missing[0]} is not tagged from {source}", hint="run inv tag first")
-    registry = ctx.registry
-    held = {ref: registry.manifest(repo, _tag_of(ref)) for ref in refs}
+    held = reads.result()
     refuse_moved_versions(ctx, opts.version, image_id, found_refs, held)
     results: dict[str, PushedTag] = {}
     to_push: list[str] = []
