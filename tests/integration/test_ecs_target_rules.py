@@ -237,26 +237,31 @@ def test_shift_updates_each_service_to_its_new_revision_with_the_circuit_breaker
     assert "worker: update_service -> deployment ?" in text
 
 
+@pytest.mark.parametrize("home", [WORKER, API])
 def test_shift_leaves_a_service_already_on_its_revision_and_sends_no_breaker_when_off(
-    tmp_path: Path, creds: None
+    tmp_path: Path, creds: None, home: str
 ) -> None:
     """A service whose new revision is the one it already runs is not updated (and not marked
-    moved, so undo leaves it); with the circuit breaker off, UpdateService carries no
-    deploymentConfiguration."""
+    moved, so undo leaves it), first or last: the other is still updated. With the circuit
+    breaker off, UpdateService carries no deploymentConfiguration."""
     ctx, out = make_ctx(tmp_path, **{"target.circuit_breaker": False})
     t = target(ctx)
     back = Artifact("1.0.0", "", "sha256:" + "c" * 64, "", restore=f"{API_OLD},{WORKER_OLD}")
-    a = attempt("rollback", {API: API_NEW, WORKER: WORKER_OLD}, back)
+    first = home == WORKER  # the API, first, is the one to move
+    serving = {API: API_NEW, WORKER: WORKER_OLD} if first else {API: API_OLD, WORKER: WORKER_NEW}
+    moving, to = (API, API_OLD) if first else (WORKER, WORKER_OLD)
+    a = attempt("rollback", serving, back)
     with Stubs(ctx) as stubs:
         t.prepare(a)
-        answer = service([dep("ecs-svc/back", "PRIMARY", API_OLD, "IN_PROGRESS")], name=API)
-        update(stubs, API, API_OLD, answer)
+        answer = service([dep("ecs-svc/back", "PRIMARY", to, "IN_PROGRESS")], name=moving)
+        update(stubs, moving, to, answer)
         t.shift(a)
         stubs.done()
-    assert stubs.updates == [API_OLD]
-    assert [m.moved for m in t.moves(a)] == [True, False]
-    assert "worker: already on gamepulse-staging-worker:7" in out.getvalue()
-    assert a.details["deployment_id"] == "ecs-svc/back,"
+    assert stubs.updates == [to]
+    assert [m.moved for m in t.moves(a)] == [first, not first]
+    said = "worker: already on gamepulse-staging-worker:7" if first else f"{API}: already on {S4}"
+    assert said in out.getvalue()
+    assert a.details["deployment_id"] == ("ecs-svc/back," if first else ",ecs-svc/back")
 
 
 # -- the shifting mark -----------------------------------------------------------------------
@@ -475,26 +480,3 @@ def test_a_rollback_plan_names_each_services_way_back_in_order(tmp_path: Path) -
         ("rollback", "worker: - -> gamepulse-staging-worker:7"),
         ("update-service", "gamepulse-cluster/worker"),
     ]
-
-
-# -- bake ------------------------------------------------------------------------------------
-def test_a_task_failing_while_baking_counts_from_the_first_look_even_without_a_count(
-    tmp_path: Path, creds: None
-) -> None:
-    """Failed tasks are counted from the bake's first look (a PRIMARY that lists no
-    failedTasks has none): one failing later ends the bake naming how many and the revision."""
-    t, a = one_moved(tmp_path)
-    ctx = t.ctx
-    first = dep("ecs-svc/api-new", "PRIMARY", API_NEW, "COMPLETED", 2)
-    del first["failedTasks"]
-    with Stubs(ctx) as stubs:
-        describe(stubs, service([first], name=API))
-        describe(stubs, service([{**first, "failedTasks": 1}], name=API))
-        stubs.no_stopped_tasks()
-        with pytest.raises(DeployFailed) as err:
-            t.bake(a, t.clock() + 60, lambda: None)
-        stubs.done()
-    assert (
-        err.value.message
-        == "gamepulse-staging: 1 task(s) of gamepulse-staging:5 failed while baking"
-    )
