@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,14 @@ import pytest
 
 from shipyard.adapters.ecs import EcsApi
 from shipyard.errors import UsageError
-from shipyard.targets.ecs_records import Records, is_revision_ref, iso, mismatch_of
+from shipyard.targets.ecs_records import (
+    Records,
+    is_revision_ref,
+    iso,
+    mismatch_of,
+    now_iso,
+    tag_safe,
+)
 from tests.support.ecs_stubs import FAMILY, Stubs, arn, creds, make_ctx
 from tests.support.time_zone import local_time_zone
 
@@ -286,3 +294,51 @@ def test_iso_writes_utc_whatever_the_local_zone(seoul: None) -> None:
     assert iso("2026-03-04") == "2026-03-04"
     assert iso("") is None
     assert iso(None) is None
+
+
+def test_now_iso_is_the_utc_time_in_the_form_tags_carry(seoul: None) -> None:
+    """The deployed-at and rolled-back-at tags: UTC to the second, ending in Z, whatever the
+    machine's zone (Seoul is 9 hours ahead here)."""
+    written = now_iso()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", written)
+    when = dt.datetime.strptime(written, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    assert abs((dt.datetime.now(dt.UTC) - when).total_seconds()) < 5
+
+
+def test_a_tag_value_keeps_what_ecs_allows_and_is_cut_at_256() -> None:
+    assert tag_safe("feature/x#1 (rc) a_b.c:d=e+f-g@h") == "feature/x-1 -rc- a_b.c:d=e+f-g@h"
+    assert tag_safe("é") == "é"  # a letter, in any script
+    assert tag_safe("a" * 300) == "a" * 256
+
+
+# -- writing a record and the revisions after one -----------------------------------------
+def test_a_record_that_cannot_be_written_is_a_warning_naming_the_revision(env: Env) -> None:
+    """The outcome is never lost to a failed TagResource: it warns, naming the revision and
+    ECS's error, and the revision's cached tags stay as they were; a written one updates them."""
+    five = arn(FAMILY, 5)
+    env.records.remember(five, {"shipyard:outcome": "pending"})
+    env.stubs.ecs.add_client_error("tag_resource", "AccessDeniedException", "not allowed")
+    env.records.write(five, {"shipyard:outcome": "succeeded"})
+    assert env.out.getvalue() == (
+        "warning: could not tag gamepulse-staging:5: ecs:TagResource gamepulse-staging:5: "
+        "access denied: these credentials may not perform ecs:TagResource\n"
+    )
+    assert env.records.outcome(five) == "pending"
+    env.stubs.tag(five)
+    env.records.write(five, {"shipyard:outcome": "succeeded"})
+    assert env.records.outcome(five) == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("than", "expected"),
+    [(None, [1, 2, 9, 10, 11]), (9, [10, 11]), (11, [])],
+    ids=["all", "after 9", "after the newest"],
+)
+def test_the_revisions_newer_than_one_are_listed_oldest_first_by_number(
+    env: Env, than: int | None, expected: list[int]
+) -> None:
+    """By revision number, not text (10 after 9); `than` itself is not listed; with none given,
+    every revision is, the first one too."""
+    env.stubs.revisions(FAMILY, *(arn(FAMILY, n) for n in (11, 10, 9, 2, 1)))
+    found = env.records.newer(FAMILY, arn(FAMILY, than) if than else None)
+    assert found == [arn(FAMILY, n) for n in expected]

@@ -54,13 +54,24 @@ def test_a_task_failing_while_baking_rolls_back(tmp_path: Path, creds: None, sit
     assert "verify http://127.0.0.1" in out.getvalue()
 
 
+BREAKS = {  # what changes during the bake -> what the failure names
+    "health 502": ("health", 502, "HTTP 502"),
+    "another version answers": ("version", "1.3.0", "1.3.0"),
+}
+
+
+@pytest.mark.parametrize("case", list(BREAKS))
 def test_the_release_breaking_while_baking_is_caught_by_the_probe(
-    tmp_path: Path, creds: None, site: Site
+    tmp_path: Path, creds: None, site: Site, case: str
 ) -> None:
+    """Each poll of the bake runs the live checks, the version among them: the release falling
+    over, or another release's version answering, ends the bake and rolls back."""
+    attr, value, named = BREAKS[case]
+
     class Breaks(FakeClock):
         def sleep(self, seconds: float) -> None:
             super().sleep(seconds)
-            site.app.health = 502  # the release falls over during the bake
+            setattr(site.app, attr, value)
 
     ctx, _ = make_ctx(
         tmp_path, "staging", site.url, **{"target.bake_seconds": 10, "target.poll_seconds": 5}
@@ -77,7 +88,7 @@ def test_the_release_breaking_while_baking_is_caught_by_the_probe(
             deploy(ctx, clock, rolling_target(ctx, clock))
         stubs.done()
     assert "while baking" in err.value.message
-    assert "HTTP 502" in err.value.message
+    assert named in err.value.message
     assert stubs.outcomes(NEW) == ["shifting", "rolled_back"]
 
 

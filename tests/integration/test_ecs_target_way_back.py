@@ -17,13 +17,16 @@ from shipyard.errors import DeployFailed, LockHeld, StateUnknown
 from shipyard.rollout.model import Attempt, Serving
 from shipyard.targets.base import Artifact
 from shipyard.targets.ecs import EcsTarget
-from shipyard.targets.ecs_watch import Move
+from shipyard.targets.ecs_watch import Move, rolling_view
 from tests.integration.test_ecs_target_rules import (
     API,
     API_NEW,
     API_OLD,
     DONE,
     RUN,
+    WORKER,
+    WORKER_NEW,
+    WORKER_OLD,
     attempt,
     describe,
     make_ctx,
@@ -201,6 +204,43 @@ def test_a_way_back_that_ecs_returns_to_ours_is_a_failure_of_the_way_back_not_th
         "gamepulse-staging: returning to what served: deployment back disappeared; "
         "PRIMARY is gamepulse-staging:5"
     )
+
+
+# -- following several services ------------------------------------------------------------
+def test_a_service_failing_while_the_one_before_it_still_rolls_is_seen_at_that_look(
+    tmp_path: Path, creds: None
+) -> None:
+    """Every pending service is judged at each look: the worker's FAILED rollout ends the
+    watch at the first look, though the API listed before it is still IN_PROGRESS (and the
+    deadline, reached at that look, is not what is reported)."""
+    ctx, _ = make_ctx(tmp_path)
+    t = target(ctx)
+    api, worker = t.cfg.services
+    moves = [
+        Move(api, t.container_of(api), API_OLD, API_NEW, deployment="api-new", moved=True),
+        Move(worker, t.container_of(worker), WORKER_OLD, WORKER_NEW, deployment="w", moved=True),
+    ]
+    failed = primary("w", WORKER_NEW, "FAILED", reason="tasks failed to start")
+    with Stubs(ctx) as stubs:
+        rolling_api = service([primary("api-new", API_NEW, RUN)], name=API)
+        describe(stubs, rolling_api, service([failed], name=WORKER))
+        stubs.ecs.add_response(
+            "list_tasks",
+            {"taskArns": []},
+            {"cluster": CLUSTER, "serviceName": WORKER, "desiredStatus": "STOPPED"},
+        )
+        watched = t.follower.follow(moves, deadline=t.clock())
+        stubs.done()
+    assert watched is not None
+    assert (watched.end, watched.service) == ("failed", WORKER)
+    assert watched.reason == "deployment w FAILED: tasks failed to start"
+
+
+def test_a_service_listed_with_neither_a_primary_nor_a_task_definition_serves_nothing_known() -> (
+    None
+):
+    view = rolling_view(API, {"serviceName": API, "deployments": []})
+    assert view.serving is None
 
 
 # -- bake ------------------------------------------------------------------------------------

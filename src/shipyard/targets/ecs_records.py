@@ -68,15 +68,14 @@ class Records:
     def outcome(self, arn: str) -> str | None:
         return self.tags(arn).get(OUTCOME)
 
-    def write(self, arn: str, values: Mapping[str, str]) -> bool:
+    def write(self, arn: str, values: Mapping[str, str]) -> None:
         """Tag `arn`; a record that cannot be written is a warning, never the outcome."""
         try:
             self.ecs.tag(arn, values)
         except Exception as exc:  # shown; the next reconcile repairs the record
             self.console.warn(f"could not tag {short_arn(arn)}: {exc}")
-            return False
+            return
         self._tags.setdefault(arn, {}).update(values)
-        return True
 
     def settle(self, arn: str, outcome: str, *, live: bool = False) -> None:
         values = {OUTCOME: outcome}
