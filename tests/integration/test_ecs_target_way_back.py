@@ -27,6 +27,7 @@ from tests.integration.test_ecs_target_rules import (
     WORKER,
     WORKER_NEW,
     WORKER_OLD,
+    _move,
     attempt,
     describe,
     make_ctx,
@@ -34,11 +35,10 @@ from tests.integration.test_ecs_target_rules import (
     target,
     update,
 )
+from tests.integration.test_ecs_watch_rules import log_events, stopped, task
 from tests.support.ecs_stubs import (
-    ACCOUNT,
     ARTIFACT,
     CLUSTER,
-    REGION,
     FakeClock,
     Stubs,
     creds,
@@ -53,14 +53,12 @@ S4 = "gamepulse-staging:4"
 
 
 def _moved(t: EcsTarget) -> Move:
-    scfg = t.cfg.services[0]
-    return Move(
-        scfg, t.container_of(scfg), API_OLD, API_NEW, deployment="ecs-svc/api-new", moved=True
-    )
+    return _move(t, 0, API_OLD, API_NEW, deployment="ecs-svc/api-new", moved=True)
 
 
 def one_moved(tmp_path: Path) -> tuple[EcsTarget, Attempt, io.StringIO]:
-    """The API service alone, told to move from :4 to :5 by deployment ecs-svc/api-new."""
+    """The API service alone, told to move from :4 to :5 by deployment ecs-svc/api-new (as
+    test_ecs_target_rules' one_moved, with what the console printed)."""
     ctx, out = make_ctx(tmp_path, **{"target.services": [{"name": API}]})
     t = target(ctx)
     a = attempt("deploy", {API: API_OLD})
@@ -147,39 +145,15 @@ def test_a_way_back_whose_tasks_stop_shows_their_container_log(tmp_path: Path, c
     container's log, read from the stream the rendered task definition's awslogs options name
     (prefix/container/task id)."""
     t, a, out = one_moved(tmp_path)
-    scfg = t.cfg.services[0]
-    t.moves(a)[0].rendered = t.render(scfg, ARTIFACT.image, ARTIFACT.version)
-    task_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/0123abcd"
-    stopped_task = {
-        "taskArn": task_arn,
-        "taskDefinitionArn": API_OLD,
-        "lastStatus": "STOPPED",
-        "stoppedReason": "Essential container in task exited",
-        "containers": [{"name": t.container_of(scfg), "exitCode": 1}],
-    }
+    t.moves(a)[0].rendered = t.render(t.cfg.services[0], ARTIFACT.image, ARTIFACT.version)
     with Stubs(t.ctx) as stubs:
         describe(stubs, service([primary("ecs-svc/api-new", API_NEW, DONE)], name=API))
         update(stubs, API, API_OLD, service([primary("back", API_OLD, RUN)], name=API))
         failed = primary("back", API_OLD, "FAILED", reason="tasks failed to start")
         describe(stubs, service([failed], name=API))
-        stubs.ecs.add_response(
-            "list_tasks",
-            {"taskArns": [task_arn]},
-            {"cluster": CLUSTER, "serviceName": API, "desiredStatus": "STOPPED"},
-        )
-        stubs.ecs.add_response(
-            "describe_tasks", {"tasks": [stopped_task]}, {"cluster": CLUSTER, "tasks": [task_arn]}
-        )
-        stubs.stubbers["logs"].add_response(
-            "get_log_events",
-            {"events": [{"timestamp": 1, "message": "old config: DATABASE_URL missing"}]},
-            {
-                "logGroupName": "/ecs/gamepulse-staging",
-                "logStreamName": f"gamepulse/{t.container_of(scfg)}/0123abcd",
-                "limit": t.cfg.log_lines,
-                "startFromHead": False,
-            },
-        )
+        stopped(stubs, task(taskDefinitionArn=API_OLD))
+        stream = "gamepulse/gamepulse/0123abcd"
+        log_events(stubs, stream, t.cfg.log_lines, "old config: DATABASE_URL missing")
         with pytest.raises(DeployFailed, match="returning to what served"):
             t.undo(a)
         stubs.done()
@@ -215,10 +189,9 @@ def test_a_service_failing_while_the_one_before_it_still_rolls_is_seen_at_that_l
     deadline, reached at that look, is not what is reported)."""
     ctx, _ = make_ctx(tmp_path)
     t = target(ctx)
-    api, worker = t.cfg.services
     moves = [
-        Move(api, t.container_of(api), API_OLD, API_NEW, deployment="api-new", moved=True),
-        Move(worker, t.container_of(worker), WORKER_OLD, WORKER_NEW, deployment="w", moved=True),
+        _move(t, 0, API_OLD, API_NEW, deployment="api-new", moved=True),
+        _move(t, 1, WORKER_OLD, WORKER_NEW, deployment="w", moved=True),
     ]
     failed = primary("w", WORKER_NEW, "FAILED", reason="tasks failed to start")
     with Stubs(ctx) as stubs:
@@ -244,23 +217,13 @@ def test_a_service_listed_with_neither_a_primary_nor_a_task_definition_serves_no
 
 
 # -- bake ------------------------------------------------------------------------------------
-class RecordingClock(FakeClock):
-    def __init__(self) -> None:
-        super().__init__()
-        self.waits: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        super().sleep(seconds)
-
-
 def test_the_bake_waits_a_poll_at_a_time_and_its_last_wait_ends_at_its_deadline(
     tmp_path: Path, creds: None
 ) -> None:
     """Baking 12 s with a 5 s poll looks at 0, 5, 10 and 12 s: the last wait is the 2 s left,
     not another whole poll past the deadline."""
     ctx, _ = make_ctx(tmp_path, **{"target.services": [{"name": API}], "target.poll_seconds": 5})
-    clock = RecordingClock()
+    clock = FakeClock()
     t = EcsTarget(ctx, clock=clock, sleep=clock.sleep)
     a = attempt("deploy", {API: API_OLD})
     t.moves(a).append(_moved(t))

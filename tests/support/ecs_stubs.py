@@ -49,12 +49,14 @@ class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
         self.sleeps = 0
+        self.waits: list[float] = []  # what each sleep was asked for
 
     def __call__(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
         self.sleeps += 1
+        self.waits.append(seconds)
         self.now += max(seconds, 0.001)
 
 

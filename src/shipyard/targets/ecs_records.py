@@ -74,8 +74,8 @@ class Records:
             self.ecs.tag(arn, values)
         except Exception as exc:  # shown; the next reconcile repairs the record
             self.console.warn(f"could not tag {short_arn(arn)}: {exc}")
-            return
-        self._tags.setdefault(arn, {}).update(values)
+        else:
+            self._tags.setdefault(arn, {}).update(values)
 
     def settle(self, arn: str, outcome: str, *, live: bool = False) -> None:
         values = {OUTCOME: outcome}
